@@ -1,0 +1,3 @@
+//! nginx.conf → typed, validated [`Config`].
+mod model;
+pub use model::*;

@@ -1,0 +1,287 @@
+//! The typed, validated configuration every other layer reads.
+//!
+//! Built by [`super::load`] from an nginx.conf. Every value is already merged
+//! (`mail {}` defaults into each `server {}`, then nginx's built-in defaults), so the
+//! rest of the proxy never looks at directives.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a directive or block stands, for messages in nginx's `in FILE:LINE` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// The whole configuration: the main context plus every mail `server {}`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The main config file as given with `-c`.
+    pub file: PathBuf,
+    pub daemon: bool,
+    pub pid: Option<PathBuf>,
+    /// Top-level `error_log`; `None` means nginx's compiled-in default (stderr on Debian).
+    pub error_log: Option<LogTarget>,
+    pub worker_processes: WorkerProcesses,
+    /// `user name [group]`.
+    pub user: Option<(String, Option<String>)>,
+    pub worker_connections: u32,
+    pub worker_rlimit_nofile: Option<u64>,
+    pub servers: Vec<Arc<Server>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerProcesses {
+    Auto,
+    Count(usize),
+}
+
+/// An `error_log` sink and its minimum level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    pub sink: LogSink,
+    pub level: LogLevel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSink {
+    Stderr,
+    File(PathBuf),
+    /// `syslog:server=...,facility=...,tag=...`, kept raw.
+    Syslog(String),
+}
+
+/// nginx's error_log levels, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Emerg,
+    Alert,
+    Crit,
+    Error,
+    Warn,
+    Notice,
+    Info,
+    Debug,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+impl Protocol {
+    /// The name nginx uses in `Auth-Protocol` and in `protocol` directives.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Imap => "imap",
+            Protocol::Pop3 => "pop3",
+            Protocol::Smtp => "smtp",
+        }
+    }
+}
+
+/// One mail `server {}` block with every value merged.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Where the `server {` line is.
+    pub location: Location,
+    pub listens: Vec<Listen>,
+    pub protocol: Protocol,
+    /// `server_name`, defaulting to the machine's host name.
+    pub server_name: String,
+    /// Pre-auth deadline and backend-login deadline (nginx's `timeout`).
+    pub timeout: Duration,
+    pub max_errors: u32,
+    /// Per-server `error_log`, if set.
+    pub error_log: Option<LogTarget>,
+    pub auth_http: AuthHttp,
+    pub proxy: ProxySettings,
+    pub imap: ImapSettings,
+    pub pop3: Pop3Settings,
+    pub smtp: SmtpSettings,
+    pub starttls: Starttls,
+    /// Present when any listen has `ssl`, `ssl on` is set, or `starttls` is on/only.
+    pub tls: Option<TlsSettings>,
+}
+
+/// One `listen` directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    /// Implicit TLS (`listen ... ssl`, or `ssl on` in 1.22.1).
+    pub ssl: bool,
+    pub proxy_protocol: bool,
+    pub backlog: i32,
+    pub rcvbuf: Option<usize>,
+    pub sndbuf: Option<usize>,
+    /// `ipv6only=`; nginx's default is on.
+    pub ipv6only: bool,
+    pub so_keepalive: Option<bool>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// `auth_http` and its companions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthHttp {
+    pub target: AuthTarget,
+    /// The `Host:` header value: the host part of the URL without the port,
+    /// `localhost` for unix sockets.
+    pub host_header: String,
+    /// Path and query, sent verbatim; `/` by default.
+    pub uri: String,
+    pub timeout: Duration,
+    /// `auth_http_header name value;` pairs, in order.
+    pub headers: Vec<(String, String)>,
+    pub pass_client_cert: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthTarget {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for AuthTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthTarget::Tcp(a) => write!(f, "{a}"),
+            AuthTarget::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `proxy_buffer`: backend→client buffer and the limit on a backend login reply.
+    pub buffer: usize,
+    pub pass_error_message: bool,
+    /// Idle timeout of the relay phase.
+    pub timeout: Duration,
+    /// Send a PROXY protocol header to the backend.
+    pub proxy_protocol: bool,
+    pub smtp_auth: bool,
+    pub xclient: bool,
+}
+
+/// A set of SASL / login methods, as `imap_auth`, `pop3_auth`, `smtp_auth` hold them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthMethods {
+    pub plain: bool,
+    pub login: bool,
+    pub apop: bool,
+    pub cram_md5: bool,
+    pub external: bool,
+    pub none: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapSettings {
+    /// `imap_client_buffer`: the largest pre-auth command, literals included.
+    pub client_buffer: usize,
+    pub capabilities: Vec<String>,
+    pub auth: AuthMethods,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pop3Settings {
+    pub capabilities: Vec<String>,
+    pub auth: AuthMethods,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub client_buffer: usize,
+    pub greeting_delay: Duration,
+    pub capabilities: Vec<String>,
+    pub auth: AuthMethods,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Starttls {
+    Off,
+    On,
+    Only,
+}
+
+/// `ssl_protocols` as a set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlsProtocols {
+    pub sslv2: bool,
+    pub sslv3: bool,
+    pub tlsv1: bool,
+    pub tlsv1_1: bool,
+    pub tlsv1_2: bool,
+    pub tlsv1_3: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionCache {
+    /// `off`: no cache, and session ids are refused.
+    Off,
+    /// `none` (the default): no cache, but the client is told sessions may be reused.
+    None,
+    /// `builtin[:size]` and/or `shared:name:size`; we keep one in-process cache of the
+    /// summed size (in sessions for builtin, bytes for shared).
+    Cache {
+        builtin: Option<usize>,
+        shared: Option<(String, usize)>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyClient {
+    Off,
+    On,
+    Optional,
+    OptionalNoCa,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Certificate files, paired by position with `keys`.
+    pub certificates: Vec<PathBuf>,
+    pub keys: Vec<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub protocols: TlsProtocols,
+    pub ciphers: String,
+    pub prefer_server_ciphers: bool,
+    pub session_cache: SessionCache,
+    pub session_timeout: Duration,
+    pub session_tickets: bool,
+    pub dhparam: Option<PathBuf>,
+    pub ecdh_curve: String,
+    pub verify_client: VerifyClient,
+    pub verify_depth: u32,
+    pub client_certificate: Option<PathBuf>,
+    pub trusted_certificate: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
+    pub conf_commands: Vec<(String, String)>,
+    /// Where the directive that switched TLS on stands (for messages).
+    pub location: Location,
+}

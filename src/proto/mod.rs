@@ -1,0 +1,125 @@
+//! Pre-auth dialogues as sans-I/O state machines.
+//!
+//! A machine owns the client's command buffer (bounded by the protocol's client buffer
+//! size, as nginx's is) and never touches a socket. The session driver
+//! ([`crate::session`]) feeds it bytes read from the client and carries out the
+//! [`Action`]s it returns, one at a time, in order. Replies are therefore never merged
+//! or reordered, which is what nginx does too.
+//!
+//! The backend login sequences ([`imap::BackendLogin`] etc.) are sans-I/O as well.
+
+pub mod imap;
+pub mod sasl;
+
+use crate::config::AuthMethods;
+
+/// What the driver must do next for a pre-auth machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Every complete command in the buffer has been handled; read more from the
+    /// client (at most [`PreAuth::free_space`] bytes) and call [`PreAuth::receive`].
+    NeedInput,
+    /// Write these bytes to the client, then call `next_action` again.
+    Reply(Vec<u8>),
+    /// Write these bytes to the client, then close the connection.
+    ReplyAndClose(Vec<u8>),
+    /// Write these bytes, then run the TLS handshake. The machine has already
+    /// discarded every buffered byte after the STARTTLS line (command injection
+    /// protection); after the handshake call [`PreAuth::tls_established`].
+    StartTls(Vec<u8>),
+    /// The client supplied credentials: query auth_http with them. Bytes the client
+    /// pipelined after the login command stay buffered; see [`PreAuth::take_pipelined`].
+    Authenticate(Credentials),
+}
+
+/// How the client authenticated, as sent in `Auth-Method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// IMAP LOGIN, POP3 USER/PASS, SASL PLAIN and LOGIN.
+    Plain,
+    Apop,
+    CramMd5,
+    External,
+    /// SMTP under `smtp_auth none`.
+    None,
+}
+
+impl AuthMethod {
+    /// The `Auth-Method` header value.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Plain => "plain",
+            AuthMethod::Apop => "apop",
+            AuthMethod::CramMd5 => "cram-md5",
+            AuthMethod::External => "external",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// Credentials a client supplied, ready for the auth_http request.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub method: AuthMethod,
+    pub login: Vec<u8>,
+    /// The password, or the APOP / CRAM-MD5 digest. Never logged.
+    pub password: Vec<u8>,
+    /// The salt / challenge (with its trailing CRLF, as nginx keeps it), if one was made.
+    pub salt: Option<Vec<u8>>,
+    /// SMTP `smtp_auth none`: the client's HELO argument, MAIL and RCPT command texts.
+    pub smtp: Option<SmtpEnvelope>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("method", &self.method)
+            .field("login", &String::from_utf8_lossy(&self.login))
+            .field("password", &"<redacted>")
+            .field("salt", &self.salt.as_ref().map(|s| String::from_utf8_lossy(s)))
+            .field("smtp", &self.smtp)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SmtpEnvelope {
+    pub helo: Vec<u8>,
+    pub from: Vec<u8>,
+    pub to: Vec<u8>,
+}
+
+/// The interface the session driver uses for every protocol's pre-auth dialogue.
+pub trait PreAuth: Send {
+    /// The greeting, sent once after the connection (and implicit TLS) is up.
+    fn greeting(&mut self) -> Vec<u8>;
+    /// How many more bytes the command buffer can take (0 = full).
+    fn free_space(&self) -> usize;
+    /// Append bytes read from the client. Never more than `free_space`.
+    fn receive(&mut self, data: &[u8]);
+    /// Handle the next buffered command, or ask for input.
+    fn next_action(&mut self) -> Action;
+    /// The TLS handshake after `StartTls` succeeded: continue in the start state.
+    fn tls_established(&mut self);
+    /// auth_http refused the login with `message` and an `Auth-Wait`, so the client may
+    /// retry: return the error line and go back to the start state.
+    fn auth_failed(&mut self, message: &[u8], smtp_error_code: Option<&[u8]>) -> Vec<u8>;
+    /// The line sent for any internal error (then the connection closes).
+    fn internal_error(&self) -> &'static [u8];
+    /// Bytes the client pipelined after the command that started authentication; they
+    /// go to the backend once it has logged in.
+    fn take_pipelined(&mut self) -> Vec<u8>;
+    /// A log message for the last invalid command, if nginx logs one (e.g.
+    /// `client sent too long command "..."`). Taken once.
+    fn take_log(&mut self) -> Option<String> {
+        None
+    }
+}
+
+/// The `AuthMethods` every protocol falls back to when nothing is configured.
+pub fn default_methods() -> AuthMethods {
+    AuthMethods {
+        plain: true,
+        ..AuthMethods::default()
+    }
+}
