@@ -1,1 +1,116 @@
-//! TODO
+//! Listeners and client streams.
+//!
+//! The session layer only sees [`ClientStream`]: an `AsyncRead + AsyncWrite` that is
+//! either plain TCP or TLS, and can be upgraded in place by STARTTLS.
+
+pub mod listener;
+pub mod tls;
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use openssl::ssl::{Ssl, SslContext};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
+
+/// A client connection, before or after TLS.
+pub enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<SslStream<TcpStream>>),
+    /// Taken away for a STARTTLS handshake that did not give it back: every I/O fails.
+    Detached,
+}
+
+/// What the auth server is told about a TLS client (`Auth-SSL-*`).
+#[derive(Debug, Clone, Default)]
+pub struct TlsSummary {
+    pub protocol: String,
+    pub cipher: String,
+}
+
+impl ClientStream {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ClientStream::Tls(_))
+    }
+
+    /// Runs the server handshake on a plain stream. On failure the stream is gone,
+    /// which is what nginx does too: a failed handshake closes silently.
+    pub async fn into_tls(self, ctx: &SslContext) -> io::Result<ClientStream> {
+        let tcp = match self {
+            ClientStream::Plain(tcp) => tcp,
+            tls @ ClientStream::Tls(_) => return Ok(tls),
+            ClientStream::Detached => return Err(detached()),
+        };
+        let ssl = Ssl::new(ctx).map_err(io::Error::other)?;
+        let mut stream = SslStream::new(ssl, tcp).map_err(io::Error::other)?;
+        Pin::new(&mut stream)
+            .accept()
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(ClientStream::Tls(Box::new(stream)))
+    }
+
+    pub fn tls_summary(&self) -> Option<TlsSummary> {
+        match self {
+            ClientStream::Plain(_) | ClientStream::Detached => None,
+            ClientStream::Tls(s) => Some(TlsSummary {
+                protocol: s.ssl().version_str().to_string(),
+                cipher: s
+                    .ssl()
+                    .current_cipher()
+                    .map(|c| c.name().to_string())
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+fn detached() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "client stream detached")
+}
+
+impl AsyncRead for ClientStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            ClientStream::Detached => Poll::Ready(Err(detached())),
+        }
+    }
+}
+
+impl AsyncWrite for ClientStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            ClientStream::Detached => Poll::Ready(Err(detached())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            ClientStream::Detached => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            ClientStream::Detached => Poll::Ready(Ok(())),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Binding `listen` addresses the way nginx does.
+//!
+//! nginx binds a wildcard address (`*:993`, `[::]:993`) once per port and serves the
+//! more specific addresses of that port through it, choosing the server block by the
+//! connection's local address. Binding both would fail on Linux (EADDRINUSE), so we
+//! group the same way: one socket per wildcard, specific addresses routed through it.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+
+use socket2::{Domain, Socket, TcpKeepalive, Type};
+
+use crate::config::{Listen, ListenAddr};
+
+/// Which server block and listen options a connection gets.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Index into the config's servers.
+    pub server: usize,
+    pub listen: Listen,
+    /// The listen address as written, for the `server:` log context.
+    pub text: String,
+}
+
+/// One bound socket and the routes it serves.
+pub struct BoundListener {
+    pub socket: TcpListener,
+    pub routes: Routes,
+}
+
+/// The address a socket is bound to and the server blocks reached through it.
+pub struct Routes {
+    pub addr: SocketAddr,
+    /// The route for an exact local-address match, else the first (the wildcard's).
+    pub routes: Vec<Route>,
+}
+
+impl Routes {
+    /// The route for a connection that arrived on `local`.
+    pub fn route_for(&self, local: SocketAddr) -> &Route {
+        self.routes
+            .iter()
+            .find(|r| matches!(&r.listen.addr, ListenAddr::Tcp(a) if a.ip() == local.ip()))
+            .unwrap_or(&self.routes[0])
+    }
+}
+
+/// Binds every TCP listen of every server. `listens` pairs a server index with a
+/// listen. Unix-socket listens are reported as unsupported.
+pub fn bind_all(listens: &[(usize, Listen)]) -> io::Result<Vec<BoundListener>> {
+    let mut bound: Vec<BoundListener> = Vec::new();
+    let (wild, specific): (Vec<_>, Vec<_>) = listens.iter().partition(|(_, l)| is_wildcard(l));
+    for (server, listen) in wild.into_iter().chain(specific) {
+        let addr = match &listen.addr {
+            ListenAddr::Tcp(a) => *a,
+            ListenAddr::Unix(p) => {
+                return Err(io::Error::other(format!(
+                    "listen on unix:{} is not supported yet",
+                    p.display()
+                )))
+            }
+        };
+        let route = Route {
+            server: *server,
+            listen: listen.clone(),
+            text: addr.to_string(),
+        };
+        if let Some(b) = bound
+            .iter_mut()
+            .find(|b| b.routes.addr.ip().is_unspecified() && covers(b.routes.addr, addr))
+        {
+            b.routes.routes.push(route);
+            continue;
+        }
+        let socket = bind_tcp(listen, addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("bind() to {addr} failed ({e})")))?;
+        bound.push(BoundListener {
+            socket,
+            routes: Routes {
+                addr,
+                routes: vec![route],
+            },
+        });
+    }
+    Ok(bound)
+}
+
+fn is_wildcard(l: &Listen) -> bool {
+    matches!(&l.addr, ListenAddr::Tcp(a) if a.ip().is_unspecified())
+}
+
+/// Whether a wildcard socket on `wild` receives connections for `addr`.
+fn covers(wild: SocketAddr, addr: SocketAddr) -> bool {
+    wild.port() == addr.port()
+        && matches!(
+            (wild.ip(), addr.ip()),
+            (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_))
+        )
+}
+
+/// Binds one TCP `listen`: SO_REUSEADDR as nginx sets it, `backlog=`, `rcvbuf=`,
+/// `sndbuf=`, `ipv6only=` and `so_keepalive=`.
+fn bind_tcp(listen: &Listen, addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(listen.ipv6only)?;
+    }
+    if let Some(size) = listen.rcvbuf {
+        socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(size) = listen.sndbuf {
+        socket.set_send_buffer_size(size)?;
+    }
+    if listen.so_keepalive == Some(true) {
+        socket.set_tcp_keepalive(&TcpKeepalive::new())?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(listen.backlog)?;
+    Ok(socket.into())
+}

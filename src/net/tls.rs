@@ -1,0 +1,280 @@
+//! Server-side TLS from nginx's `ssl_*` settings, through OpenSSL.
+//!
+//! This is the one place that names the TLS library. nginx's `ssl_*` directives are
+//! OpenSSL settings, so they map one to one: cipher strings, protocol sets, the session
+//! cache and its timeout, tickets, DH parameters and curves mean here what they mean to
+//! nginx. What this OpenSSL cannot do (SSLv2/SSLv3, TLS 1.0/1.1 at the default security
+//! level) is reported as a warning when the config loads, never as a crash.
+
+use std::ffi::c_long;
+use std::fs;
+use std::path::Path;
+
+use foreign_types::ForeignType;
+use openssl::dh::Dh;
+use openssl::error::ErrorStack;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{
+    AlpnError, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslSessionCacheMode,
+    SslVersion,
+};
+use openssl::x509::X509;
+
+use crate::config::{Protocol, SessionCache, TlsProtocols, TlsSettings};
+
+/// A TLS set-up failure, worded like nginx's (these carry no FILE:LINE in nginx either).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsError(pub String);
+
+fn openssl_err(what: String) -> impl FnOnce(ErrorStack) -> TlsError {
+    move |e| TlsError(format!("{what} failed ({e})"))
+}
+
+/// A server TLS context plus what the admin should know about it.
+pub struct ServerTls {
+    pub context: SslContext,
+    pub warnings: Vec<String>,
+}
+
+/// nginx's session id context for mail (`ngx_mail_ssl_module`): sessions made by mail
+/// servers are not resumed elsewhere.
+const SESSION_ID_CONTEXT: &[u8] = b"MAIL";
+
+/// Builds the context for one server block.
+pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls, TlsError> {
+    let mut warnings = Vec::new();
+    let mut b = SslContextBuilder::new(SslMethod::tls_server())
+        .map_err(openssl_err("SSL_CTX_new()".into()))?;
+    set_protocols(&mut b, tls.protocols, &tls.ciphers, &mut warnings)?;
+    b.set_cipher_list(&tls.ciphers)
+        .map_err(openssl_err(format!(
+            "SSL_CTX_set_cipher_list(\"{}\")",
+            tls.ciphers
+        )))?;
+    let mut options = SslOptions::NO_COMPRESSION;
+    if tls.prefer_server_ciphers {
+        options |= SslOptions::CIPHER_SERVER_PREFERENCE;
+    }
+    if !tls.session_tickets {
+        options |= SslOptions::NO_TICKET;
+    }
+    b.set_options(options);
+    // Idle sessions give their 34 KiB of record buffers back to the allocator: a proxy
+    // in front of thousands of IDLEing IMAP clients is mostly idle sessions.
+    b.set_mode(SslMode::RELEASE_BUFFERS);
+    load_certificates(&mut b, tls)?;
+    if let Some(dh) = &tls.dhparam {
+        let pem = read(dh)?;
+        let dh = Dh::params_from_pem(&pem).map_err(openssl_err(format!(
+            "PEM_read_bio_DHparams(\"{}\")",
+            dh.display()
+        )))?;
+        b.set_tmp_dh(&dh)
+            .map_err(openssl_err("SSL_CTX_set_tmp_dh()".into()))?;
+    }
+    if tls.ecdh_curve != "auto" {
+        b.set_groups_list(&tls.ecdh_curve)
+            .map_err(openssl_err(format!(
+                "SSL_CTX_set1_curves_list(\"{}\")",
+                tls.ecdh_curve
+            )))?;
+    }
+    set_session_cache(&mut b, tls)?;
+    require_alpn(&mut b, protocol);
+    Ok(ServerTls {
+        context: b.build(),
+        warnings,
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    fs::read(path).map_err(|e| TlsError(format!("cannot load \"{}\": {e}", path.display())))
+}
+
+/// Maps the `ssl_protocols` set onto OpenSSL's version range. OpenSSL only knows a
+/// range, so a set with holes (TLSv1 TLSv1.2) becomes the range plus NO_* options.
+fn set_protocols(
+    b: &mut SslContextBuilder,
+    set: TlsProtocols,
+    ciphers: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), TlsError> {
+    if set.sslv2 {
+        warnings
+            .push("SSLv2 in \"ssl_protocols\" is ignored: OpenSSL no longer implements it".into());
+    }
+    if set.sslv3 {
+        warnings.push(
+            "SSLv3 in \"ssl_protocols\" is ignored: this OpenSSL is built without SSLv3".into(),
+        );
+    }
+    let versions = [
+        (set.tlsv1, SslVersion::TLS1, SslOptions::NO_TLSV1),
+        (set.tlsv1_1, SslVersion::TLS1_1, SslOptions::NO_TLSV1_1),
+        (set.tlsv1_2, SslVersion::TLS1_2, SslOptions::NO_TLSV1_2),
+        (set.tlsv1_3, SslVersion::TLS1_3, SslOptions::NO_TLSV1_3),
+    ];
+    let enabled: Vec<usize> = (0..versions.len()).filter(|&i| versions[i].0).collect();
+    let (Some(&lo), Some(&hi)) = (enabled.first(), enabled.last()) else {
+        return Err(TlsError(
+            "no protocol of \"ssl_protocols\" is supported by this OpenSSL (enable TLSv1.2 or TLSv1.3)"
+                .into(),
+        ));
+    };
+    if (set.tlsv1 || set.tlsv1_1) && !ciphers.contains("@SECLEVEL=0") {
+        warnings.push(
+            "TLSv1 and TLSv1.1 in \"ssl_protocols\" are refused by this OpenSSL at its default \
+             security level; add \":@SECLEVEL=0\" to \"ssl_ciphers\" to allow them"
+                .into(),
+        );
+    }
+    b.set_min_proto_version(Some(versions[lo].1))
+        .map_err(openssl_err("SSL_CTX_set_min_proto_version()".into()))?;
+    b.set_max_proto_version(Some(versions[hi].1))
+        .map_err(openssl_err("SSL_CTX_set_max_proto_version()".into()))?;
+    for (on, _, no) in &versions[lo..=hi] {
+        if !on {
+            b.set_options(*no);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every `ssl_certificate` with its `ssl_certificate_key` (an RSA and an ECDSA
+/// pair may sit side by side, as in nginx). Each certificate file may carry its chain.
+fn load_certificates(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+    let passwords = match &tls.password_file {
+        Some(p) => read_passwords(p)?,
+        None => Vec::new(),
+    };
+    for (cert_path, key_path) in tls.certificates.iter().zip(&tls.keys) {
+        let pem = read(cert_path)?;
+        let mut chain = X509::stack_from_pem(&pem)
+            .map_err(openssl_err(format!(
+                "cannot load certificate \"{}\": PEM_read_bio_X509_AUX()",
+                cert_path.display()
+            )))?
+            .into_iter();
+        let leaf = chain.next().ok_or_else(|| {
+            TlsError(format!(
+                "cannot load certificate \"{}\": no certificate",
+                cert_path.display()
+            ))
+        })?;
+        b.set_certificate(&leaf).map_err(openssl_err(format!(
+            "SSL_CTX_use_certificate(\"{}\")",
+            cert_path.display()
+        )))?;
+        for extra in chain {
+            add_chain_cert(b, extra).map_err(openssl_err(format!(
+                "SSL_CTX_add1_chain_cert(\"{}\")",
+                cert_path.display()
+            )))?;
+        }
+        let key = load_key(key_path, &passwords)?;
+        b.set_private_key(&key).map_err(openssl_err(format!(
+            "SSL_CTX_use_PrivateKey(\"{}\")",
+            key_path.display()
+        )))?;
+        b.check_private_key().map_err(openssl_err(format!(
+            "SSL_CTX_check_private_key(\"{}\")",
+            key_path.display()
+        )))?;
+    }
+    Ok(())
+}
+
+fn read_passwords(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
+    let text = read(path)?;
+    Ok(text
+        .split(|&c| c == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Tries the key without a passphrase, then each line of `ssl_password_file`, as nginx.
+fn load_key(path: &Path, passwords: &[Vec<u8>]) -> Result<PKey<Private>, TlsError> {
+    let pem = read(path)?;
+    let mut last = match PKey::private_key_from_pem_passphrase(&pem, b"") {
+        Ok(key) if passwords.is_empty() => return Ok(key),
+        Ok(key) => return Ok(key),
+        Err(e) => e,
+    };
+    for pass in passwords {
+        match PKey::private_key_from_pem_passphrase(&pem, pass) {
+            Ok(key) => return Ok(key),
+            Err(e) => last = e,
+        }
+    }
+    Err(TlsError(format!(
+        "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed ({last})",
+        path.display()
+    )))
+}
+
+/// `SSL_CTX_add1_chain_cert`: a chain certificate for the certificate just set, so
+/// an RSA and an ECDSA certificate each keep their own chain.
+fn add_chain_cert(b: &mut SslContextBuilder, cert: X509) -> Result<(), ErrorStack> {
+    const SSL_CTRL_CHAIN_CERT: std::ffi::c_int = 89;
+    // SAFETY: the context pointer is valid for the builder's lifetime; with larg = 1
+    // OpenSSL takes its own reference to the certificate (add1), so `cert` may drop.
+    let r = unsafe {
+        openssl_sys::SSL_CTX_ctrl(b.as_ptr(), SSL_CTRL_CHAIN_CERT, 1, cert.as_ptr().cast())
+    };
+    if r <= 0 {
+        return Err(ErrorStack::get());
+    }
+    Ok(())
+}
+
+extern "C" {
+    // Not bound by openssl-sys; a plain function in libssl since 0.9.8.
+    fn SSL_CTX_set_timeout(ctx: *mut openssl_sys::SSL_CTX, seconds: c_long) -> c_long;
+}
+
+/// `ssl_session_cache` and `ssl_session_timeout`. There is one process, so nginx's
+/// `shared:` zone and `builtin` cache are both OpenSSL's in-process cache here.
+fn set_session_cache(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+    b.set_session_id_context(SESSION_ID_CONTEXT)
+        .map_err(openssl_err("SSL_CTX_set_session_id_context()".into()))?;
+    match &tls.session_cache {
+        SessionCache::Off | SessionCache::None => {
+            b.set_session_cache_mode(SslSessionCacheMode::OFF);
+        }
+        SessionCache::Cache { builtin, shared } => {
+            b.set_session_cache_mode(SslSessionCacheMode::SERVER);
+            // nginx's shared zones hold about 4000 sessions per megabyte.
+            let from_shared = shared.as_ref().map_or(0, |(_, bytes)| bytes / 256);
+            let sessions = builtin.unwrap_or(0) + from_shared;
+            if sessions > 0 {
+                b.set_session_cache_size(sessions.min(i32::MAX as usize) as i32);
+            }
+        }
+    }
+    let secs = tls.session_timeout.as_secs().min(c_long::MAX as u64) as c_long;
+    // SAFETY: valid context pointer; the call only stores a number.
+    unsafe { SSL_CTX_set_timeout(b.as_ptr(), secs) };
+    Ok(())
+}
+
+/// ALPACA protection as in nginx: a client that offers ALPN must offer this protocol's
+/// id, or the handshake fails. Clients that send no ALPN are fine.
+fn require_alpn(b: &mut SslContextBuilder, protocol: Protocol) {
+    let id: &'static [u8] = protocol.name().as_bytes();
+    b.set_alpn_select_callback(move |_, offered| {
+        let mut rest = offered;
+        while let Some((&len, tail)) = rest.split_first() {
+            let len = len as usize;
+            if tail.len() < len {
+                break;
+            }
+            if &tail[..len] == id {
+                return Ok(&tail[..len]);
+            }
+            rest = &tail[len..];
+        }
+        Err(AlpnError::ALERT_FATAL)
+    });
+}

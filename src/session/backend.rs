@@ -1,0 +1,91 @@
+//! Connecting to the backend and replaying the login there.
+//!
+//! nginx's rule, kept: one deadline (`timeout`, not `proxy_timeout`) covers the connect
+//! and every login step; any failure before the final reply is the client's internal
+//! error, except an unexpected reply with `proxy_pass_error_message on`, which is passed
+//! to the client verbatim.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+use crate::proto::{BackendLogin, LoginStep};
+
+/// How a backend login ended.
+pub enum BackendOutcome {
+    /// Logged in: the stream and the reply to pass to the client.
+    LoggedIn(TcpStream, Vec<u8>),
+    /// The backend said something unexpected: `buffered` is everything it sent.
+    Refused { buffered: Vec<u8>, log: String },
+    /// Connect error, EOF, timeout, write error: always the internal error line.
+    Failed { log: String, action: &'static str },
+}
+
+pub async fn connect_and_login(
+    addr: SocketAddr,
+    mut login: Box<dyn BackendLogin>,
+    deadline: Instant,
+) -> BackendOutcome {
+    let mut stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return failed(connect_error(addr, &e), "connecting to upstream"),
+        Err(_) => return failed("upstream timed out".into(), "connecting to upstream"),
+    };
+    let _ = stream.set_nodelay(true);
+    let mut buf = vec![0u8; login.free_space().max(1)];
+    loop {
+        let room = login.free_space().min(buf.len()).max(1);
+        let n = match timeout_at(deadline, stream.read(&mut buf[..room])).await {
+            Err(_) => return failed("upstream timed out".into(), login.log_action()),
+            Ok(Err(e)) => return failed(format!("recv() failed ({e})"), login.log_action()),
+            Ok(Ok(0)) => {
+                return failed(
+                    "upstream prematurely closed connection".into(),
+                    login.log_action(),
+                )
+            }
+            Ok(Ok(n)) => n,
+        };
+        let mut step = login.receive(&buf[..n]);
+        loop {
+            match step {
+                LoginStep::NeedMore => break,
+                LoginStep::Send(bytes) => {
+                    let write = timeout_at(deadline, stream.write_all(&bytes)).await;
+                    if !matches!(write, Ok(Ok(()))) {
+                        return failed("upstream write failed".into(), login.log_action());
+                    }
+                    step = LoginStep::NeedMore;
+                }
+                LoginStep::Done(reply) => return BackendOutcome::LoggedIn(stream, reply),
+                LoginStep::Failed(f) => {
+                    return BackendOutcome::Refused {
+                        buffered: f.buffered,
+                        log: f.log,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn failed(log: String, action: &'static str) -> BackendOutcome {
+    BackendOutcome::Failed { log, action }
+}
+
+/// nginx's wording for a failed connect, with the errno it saw.
+fn connect_error(addr: SocketAddr, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => format!(
+            "connect() to {addr} failed ({code}: {})",
+            std::io::Error::from_raw_os_error(code)
+                .to_string()
+                .split(" (os error")
+                .next()
+                .unwrap_or_default()
+        ),
+        None => format!("connect() to {addr} failed ({e})"),
+    }
+}

@@ -1,0 +1,341 @@
+//! The pre-auth loop, the auth_http round trips, and the hand-off to the relay.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::time::{sleep, timeout, timeout_at, Instant};
+
+use super::backend::{connect_and_login, BackendOutcome};
+use super::{ServerRuntime, SessionLog};
+use crate::auth::{self, AuthRequest, Outcome, SslInfo};
+use crate::config::Server;
+use crate::log::escape;
+use crate::net::ClientStream;
+use crate::proto::{Action, AuthMethod, Credentials, PreAuth};
+use crate::relay::{relay, RelayBuffers, RelayEnd};
+
+/// Largest single read from a client during the pre-auth dialogue.
+const READ_CHUNK: usize = 4096;
+/// Relay copy sizes: a 16 KiB read from the backend becomes one full TLS record.
+const RELAY_CHUNK: usize = 16 * 1024;
+/// How long a closing TLS session may take to say goodbye.
+const CLOSE_NOTIFY_GRACE: Duration = Duration::from_secs(1);
+
+struct Dialogue {
+    server: Arc<ServerRuntime>,
+    client: ClientStream,
+    machine: Box<dyn PreAuth>,
+    log: SessionLog,
+    peer: SocketAddr,
+    /// The pre-auth deadline: set at the greeting, restarted after an `Auth-Wait`.
+    deadline: Instant,
+    attempt: u32,
+}
+
+/// What the pre-auth loop ended with.
+enum PreAuthEnd {
+    Close,
+    Authenticate(Credentials),
+}
+
+/// What one authentication attempt ended with.
+enum AuthEnd {
+    Close,
+    /// The client was refused after an `Auth-Wait`: back to the dialogue.
+    Retry,
+}
+
+pub(super) async fn run(
+    server: Arc<ServerRuntime>,
+    client: ClientStream,
+    mut machine: Box<dyn PreAuth>,
+    log: SessionLog,
+    peer: SocketAddr,
+    deadline: Instant,
+) {
+    let greeting = machine.greeting();
+    let mut d = Dialogue {
+        server,
+        client,
+        machine,
+        log,
+        peer,
+        deadline,
+        attempt: 0,
+    };
+    if d.write(&greeting).await.is_err() {
+        return;
+    }
+    loop {
+        let creds = match d.pre_auth().await {
+            PreAuthEnd::Close => break,
+            PreAuthEnd::Authenticate(creds) => creds,
+        };
+        match d.authenticate(creds).await {
+            AuthEnd::Close => break,
+            AuthEnd::Retry => continue,
+        }
+    }
+    d.close().await;
+}
+
+impl Dialogue {
+    fn conf(&self) -> &Server {
+        &self.server.conf
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let limit = self.conf().timeout;
+        match timeout(limit, self.client.write_all(bytes)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.log.info("client timed out", Some("in auth state"));
+                Err(io::ErrorKind::TimedOut.into())
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        let _ = timeout(CLOSE_NOTIFY_GRACE, self.client.shutdown()).await;
+    }
+
+    /// Runs the dialogue until the client closes, times out, is shown the door, or
+    /// supplies credentials. Follows nginx's read rule: before each command, one
+    /// read attempt is made; EOF then closes at once, even with commands buffered.
+    async fn pre_auth(&mut self) -> PreAuthEnd {
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            let room = self.machine.free_space().min(READ_CHUNK);
+            if room > 0 {
+                match try_read_now(&mut self.client, &mut chunk[..room]) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return PreAuthEnd::Close,
+                    Poll::Ready(Ok(n)) => self.machine.receive(&chunk[..n]),
+                    Poll::Pending => {}
+                }
+            }
+            let action = self.machine.next_action();
+            if let Some(message) = self.machine.take_log() {
+                self.log.info(&message, Some("in auth state"));
+            }
+            match action {
+                Action::NeedInput => {
+                    let room = self.machine.free_space().min(READ_CHUNK).max(1);
+                    let read = timeout_at(self.deadline, self.client.read(&mut chunk[..room]));
+                    match read.await {
+                        Err(_) => {
+                            self.log.info("client timed out", Some("in auth state"));
+                            return PreAuthEnd::Close;
+                        }
+                        Ok(Ok(0)) | Ok(Err(_)) => return PreAuthEnd::Close,
+                        Ok(Ok(n)) => self.machine.receive(&chunk[..n]),
+                    }
+                }
+                Action::Reply(bytes) => {
+                    if self.write(&bytes).await.is_err() {
+                        return PreAuthEnd::Close;
+                    }
+                }
+                Action::ReplyAndClose(bytes) => {
+                    let _ = self.write(&bytes).await;
+                    return PreAuthEnd::Close;
+                }
+                Action::StartTls(bytes) => {
+                    if self.write(&bytes).await.is_err() || !self.start_tls().await {
+                        return PreAuthEnd::Close;
+                    }
+                }
+                Action::Authenticate(creds) => return PreAuthEnd::Authenticate(creds),
+            }
+        }
+    }
+
+    /// The STARTTLS handshake, under the still-running pre-auth deadline.
+    async fn start_tls(&mut self) -> bool {
+        let Some(ctx) = self.server.tls.clone() else {
+            return false;
+        };
+        let plain = std::mem::replace(&mut self.client, ClientStream::Detached);
+        match timeout_at(self.deadline, plain.into_tls(&ctx)).await {
+            Ok(Ok(tls)) => {
+                self.client = tls;
+                self.log.starttls = true;
+                self.machine.tls_established();
+                true
+            }
+            Ok(Err(e)) => {
+                self.log.info(
+                    &format!("SSL handshake failed ({e})"),
+                    Some("in starttls state"),
+                );
+                false
+            }
+            Err(_) => {
+                self.log.info("client timed out", Some("in starttls state"));
+                false
+            }
+        }
+    }
+
+    fn auth_request(&self, creds: &Credentials) -> AuthRequest {
+        let ssl = self.client.tls_summary().map(|t| SslInfo {
+            protocol: t.protocol,
+            cipher: t.cipher,
+            ..SslInfo::default()
+        });
+        AuthRequest {
+            method: creds.method,
+            login: creds.login.clone(),
+            password: creds.password.clone(),
+            salt: creds.salt.clone(),
+            protocol: self.conf().protocol,
+            attempt: self.attempt,
+            client_ip: self.peer.ip(),
+            client_host: None,
+            proxy_protocol: None,
+            smtp: creds.smtp.clone(),
+            ssl,
+        }
+    }
+
+    /// One authentication: auth_http (with `WAIT` re-queries), then either the
+    /// refusal (close, or retry after `Auth-Wait`) or the backend login and relay.
+    async fn authenticate(&mut self, creds: Credentials) -> AuthEnd {
+        self.attempt += 1;
+        self.log.login = Some(escape(&creds.login));
+        let request = self.auth_request(&creds);
+        let have_password = creds.method == AuthMethod::Plain && !creds.password.is_empty();
+        loop {
+            let outcome = match auth::query(&self.conf().auth_http, &request).await {
+                Ok(response) => response.outcome(self.conf().protocol, have_password),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(e) => {
+                    self.log.error(&e.to_string(), Some("in http auth state"));
+                    let line = self.machine.internal_error();
+                    let _ = self.write(line).await;
+                    return AuthEnd::Close;
+                }
+                Ok(Outcome::Wait(pause)) => sleep(pause).await,
+                Ok(Outcome::Failure {
+                    message,
+                    wait,
+                    error_code,
+                }) => return self.refused(&message, wait, error_code.as_deref()).await,
+                Ok(Outcome::Ok {
+                    backend,
+                    login_override,
+                    password_override,
+                }) => {
+                    let login = login_override.unwrap_or(creds.login);
+                    let password = password_override.unwrap_or(creds.password);
+                    self.proxy(&backend, login, password).await;
+                    return AuthEnd::Close;
+                }
+            }
+        }
+    }
+
+    async fn refused(
+        &mut self,
+        message: &[u8],
+        wait: Option<Duration>,
+        error_code: Option<&[u8]>,
+    ) -> AuthEnd {
+        self.log.info(
+            &format!("client login failed: \"{}\"", escape(message)),
+            Some("in http auth state"),
+        );
+        let retry = matches!(wait, Some(w) if !w.is_zero());
+        if let Some(w) = wait {
+            sleep(w).await;
+        }
+        let line = self.machine.auth_failed(message, error_code);
+        if self.write(&line).await.is_err() || !retry {
+            return AuthEnd::Close;
+        }
+        self.deadline = Instant::now() + self.conf().timeout;
+        AuthEnd::Retry
+    }
+
+    /// Logs in to the backend and relays until the session ends.
+    async fn proxy(&mut self, backend: &auth::BackendAddr, login: Vec<u8>, password: Vec<u8>) {
+        let addr = match auth::resolve(backend).await {
+            Ok(addr) => addr,
+            Err(e) => {
+                return self
+                    .internal_error(&e.to_string(), "in http auth state")
+                    .await
+            }
+        };
+        self.log.login = Some(escape(&login));
+        self.log.upstream = Some(addr);
+        let conf = self.server.conf.clone();
+        let steps = self
+            .machine
+            .backend_login(&login, &password, conf.proxy.buffer);
+        drop(password);
+        let deadline = Instant::now() + conf.timeout;
+        let (mut upstream, reply) = match connect_and_login(addr, steps, deadline).await {
+            BackendOutcome::LoggedIn(stream, reply) => (stream, reply),
+            BackendOutcome::Failed { log, action } => {
+                return self.internal_error(&log, action).await;
+            }
+            BackendOutcome::Refused { buffered, log } if conf.proxy.pass_error_message => {
+                self.log.info(&log, Some("reading response from upstream"));
+                let _ = self.write(&buffered).await;
+                return;
+            }
+            BackendOutcome::Refused { log, .. } => {
+                return self
+                    .internal_error(&log, "reading response from upstream")
+                    .await;
+            }
+        };
+        if self.write(&reply).await.is_err() {
+            return;
+        }
+        self.log.info("client logged in", None);
+        let pipelined = self.machine.take_pipelined();
+        if !pipelined.is_empty() && upstream.write_all(&pipelined).await.is_err() {
+            return;
+        }
+        let buffers = RelayBuffers {
+            client_to_backend: RELAY_CHUNK,
+            backend_to_client: RELAY_CHUNK,
+        };
+        let end = relay(&mut self.client, &mut upstream, buffers, conf.proxy.timeout).await;
+        match end {
+            RelayEnd::ClientTimedOut => self.log.info("client timed out", None),
+            RelayEnd::ClientError(e) | RelayEnd::BackendError(e) => {
+                self.log.info(&format!("proxied session done ({e})"), None)
+            }
+            RelayEnd::ClientClosed | RelayEnd::BackendClosed => {
+                self.log.info("proxied session done", None)
+            }
+        }
+    }
+
+    async fn internal_error(&mut self, message: &str, action: &str) {
+        self.log.error(message, Some(action));
+        let line = self.machine.internal_error();
+        let _ = self.write(line).await;
+    }
+}
+
+/// One read attempt that does not wait: nginx's `recv()` in its read handler, which
+/// sees an EOF the client sent after pipelined commands.
+fn try_read_now(stream: &mut ClientStream, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut rb = ReadBuf::new(buf);
+    match Pin::new(stream).poll_read(&mut cx, &mut rb) {
+        Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
+}

@@ -1,0 +1,108 @@
+//! One client connection, from accept to close:
+//! implicit TLS → greeting → pre-auth dialogue (with STARTTLS) → auth_http →
+//! backend login → relay.
+//!
+//! Each phase owns its deadline, as in nginx: the pre-auth `timeout` is a total
+//! deadline from the greeting (not an idle timer), the backend login has its own
+//! `timeout` deadline, and the relay has `proxy_timeout` re-armed by client activity.
+
+mod backend;
+mod context;
+mod dialogue;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use openssl::ssl::SslContext;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+use crate::config::{Protocol, Server};
+use crate::net::ClientStream;
+use crate::proto::imap::ImapPreAuth;
+use crate::proto::PreAuth;
+
+pub use context::SessionLog;
+
+/// A server block ready to serve: its config and its TLS context.
+pub struct ServerRuntime {
+    pub conf: Arc<Server>,
+    pub tls: Option<SslContext>,
+}
+
+/// One accepted connection on a listen of `server`.
+pub struct Accepted {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    /// The `listen` address text for logs (`server: ...`).
+    pub listen_text: String,
+    /// `listen ... ssl`.
+    pub implicit_tls: bool,
+    pub id: u64,
+}
+
+/// Serves one connection to the end. Never panics on peer input; every way out is
+/// logged with who ended the session and why.
+pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
+    let Accepted {
+        stream,
+        peer,
+        listen_text,
+        implicit_tls,
+        id,
+    } = accepted;
+    // nginx's mail module leaves Nagle on, which holds its greeting after a TLS
+    // handshake for ~40 ms; small request/response exchanges want it off.
+    let _ = stream.set_nodelay(true);
+    let log = SessionLog {
+        id,
+        client: peer.ip(),
+        server: listen_text,
+        starttls: false,
+        login: None,
+        upstream: None,
+    };
+    log.info(&format!("client {peer} connected to {}", log.server), None);
+    let conf = &server.conf;
+    let mut client = ClientStream::Plain(stream);
+    if implicit_tls {
+        let Some(ctx) = &server.tls else {
+            log.error("no TLS context for \"listen ... ssl\"", None);
+            return;
+        };
+        match timeout(conf.timeout, client.into_tls(ctx)).await {
+            Ok(Ok(tls)) => client = tls,
+            Ok(Err(e)) => {
+                log.info(
+                    &format!("SSL handshake failed ({e})"),
+                    Some("SSL handshaking"),
+                );
+                return;
+            }
+            Err(_) => {
+                log.info("client timed out", Some("SSL handshaking"));
+                return;
+            }
+        }
+    }
+    let machine: Box<dyn PreAuth> = match conf.protocol {
+        Protocol::Imap => Box::new(ImapPreAuth::new(
+            &conf.imap,
+            conf.starttls,
+            conf.max_errors,
+            &conf.server_name,
+            client.is_tls(),
+        )),
+        other => {
+            log.error(
+                &format!("protocol {} is not supported yet", other.name()),
+                None,
+            );
+            let _ = client.shutdown().await;
+            return;
+        }
+    };
+    let deadline = Instant::now() + conf.timeout;
+    dialogue::run(server.clone(), client, machine, log, peer, deadline).await;
+}
