@@ -355,7 +355,7 @@ impl ResponseParser {
     /// has been seen (exactly once; bytes after it, the body, are ignored), `Ok(None)`
     /// if more is needed. Bytes beyond [`Self::free_space`] are not looked at, as nginx
     /// never reads them; a head that does not end within the budget is
-    /// [`AuthError::TooLong`].
+    /// [`AuthError::TooLong`]. After an error the parser is spent: drop it.
     pub fn feed(&mut self, data: &[u8]) -> Result<Option<AuthResponse>, AuthError> {
         if self.state == State::Done {
             return Ok(None);

@@ -355,3 +355,29 @@ fn debug_hides_pass() {
     assert!(!format!("{r:?}").contains("hunter2"));
     assert!(!format!("{:?}", r.outcome(Protocol::Imap, true).unwrap()).contains("hunter2"));
 }
+
+#[test]
+fn nginx_status_accumulation_quirks() {
+    // SMTP: a later empty Auth-Status replaces the failure text and so cancels it.
+    let resp =
+        b"Auth-Status: Bad\r\nAuth-Status: \r\nAuth-Server: 1.2.3.4\r\nAuth-Port: 25\r\n\r\n";
+    assert!(matches!(
+        outcome(resp, Protocol::Smtp).unwrap(),
+        Outcome::Ok { .. }
+    ));
+    assert!(
+        matches!(outcome(resp, Protocol::Imap).unwrap(), Outcome::Failure { ref message, .. } if message.is_empty())
+    );
+    // WAIT plus a failure with a wait: nginx sleeps, then queries again.
+    let resp = b"Auth-Status: WAIT\r\nAuth-Status: Bad\r\nAuth-Wait: 2\r\n\r\n";
+    assert_eq!(
+        outcome(resp, Protocol::Imap).unwrap(),
+        Outcome::Wait(Duration::from_secs(2))
+    );
+    // ... and without a wait it sends the error and closes.
+    let resp = b"Auth-Status: WAIT\r\nAuth-Status: Bad\r\n\r\n";
+    assert!(matches!(
+        outcome(resp, Protocol::Imap).unwrap(),
+        Outcome::Failure { wait: None, .. }
+    ));
+}
