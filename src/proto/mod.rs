@@ -76,7 +76,10 @@ impl std::fmt::Debug for Credentials {
             .field("method", &self.method)
             .field("login", &String::from_utf8_lossy(&self.login))
             .field("password", &"<redacted>")
-            .field("salt", &self.salt.as_ref().map(|s| String::from_utf8_lossy(s)))
+            .field(
+                "salt",
+                &self.salt.as_ref().map(|s| String::from_utf8_lossy(s)),
+            )
             .field("smtp", &self.smtp)
             .finish()
     }
