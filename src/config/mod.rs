@@ -16,6 +16,8 @@ pub mod url;
 pub mod values;
 
 #[cfg(test)]
+mod nginx_compare;
+#[cfg(test)]
 mod tests;
 
 pub use model::*;
@@ -79,21 +81,9 @@ impl ConfigError {
 /// Reads and validates the config file at `path` (and its includes).
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let path = absolute(path);
-    match std::fs::read(&path) {
+    match parser::read_config(&path) {
         Ok(text) => load_bytes(&text, &path),
-        Err(e) => {
-            let message = format!(
-                "open() \"{}\" failed ({})",
-                path.display(),
-                parser::os_error(&e)
-            );
-            let d = Diagnostic {
-                level: LogLevel::Emerg,
-                message,
-                location: None,
-            };
-            Err(ConfigError::new(d, Vec::new(), false))
-        }
+        Err(d) => Err(ConfigError::new(d, Vec::new(), false)),
     }
 }
 

@@ -191,11 +191,13 @@ impl Parser {
             let msg = format!("too deeply nested include of \"{}\"", file.display());
             return self.fail(block, emerg(msg, Some(location.clone())));
         }
-        let text = match std::fs::read(file) {
+        let text = match read_config(file) {
             Ok(t) => t,
-            Err(e) => {
-                let msg = format!("open() \"{}\" failed ({})", file.display(), os_error(&e));
-                return self.fail(block, emerg(msg, Some(location.clone())));
+            Err(mut d) => {
+                if d.level == LogLevel::Emerg {
+                    d.location = Some(location.clone());
+                }
+                return self.fail(block, d);
             }
         };
         self.depth += 1;
@@ -225,6 +227,23 @@ fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
     files.sort();
     Ok(files)
+}
+
+/// Reads a config file. Errors have no location: the caller adds the `include`'s
+/// for an open failure; reading a directory is nginx's location-less `[crit]`.
+pub fn read_config(file: &Path) -> Result<Vec<u8>, Diagnostic> {
+    std::fs::read(file).map_err(|e| {
+        let (level, call) = match e.raw_os_error() {
+            Some(libc::EISDIR) => (LogLevel::Crit, "pread()"),
+            _ => (LogLevel::Emerg, "open()"),
+        };
+        let message = format!("{call} \"{}\" failed ({})", file.display(), os_error(&e));
+        Diagnostic {
+            level,
+            message,
+            location: None,
+        }
+    })
 }
 
 /// Formats an I/O error as nginx does: `2: No such file or directory`.
@@ -345,6 +364,14 @@ mod tests {
             .unwrap()
             .message
             .starts_with("too deeply nested include"));
+        let p = parse(b"include conf.d;\n", &main, &dir);
+        let e = p.error.unwrap();
+        assert_eq!(e.level, LogLevel::Crit);
+        let want = format!(
+            "pread() \"{}\" failed (21: Is a directory)",
+            dir.join("conf.d").display()
+        );
+        assert_eq!(e.to_string(), want);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
