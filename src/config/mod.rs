@@ -78,7 +78,8 @@ impl ConfigError {
     }
 }
 
-/// Reads and validates the config file at `path` (and its includes).
+/// Reads and validates the config file at `path` (and its includes); a relative
+/// `path` is taken relative to nginx's prefix, as `nginx -c` does.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let path = absolute(path);
     match parser::read_config(&path) {
@@ -100,12 +101,12 @@ fn load_bytes(text: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
     Ok(Loaded { config, warnings })
 }
 
-/// nginx names files by the path it was given, made absolute against the cwd.
+/// nginx resolves a relative `-c` path against its prefix (`/usr/share/nginx` on
+/// Debian), not the working directory: `nginx -t -c x.conf` reads
+/// `/usr/share/nginx/x.conf` (verified). We do the same; a caller that supports `-p`
+/// should join the prefix itself and pass an absolute path.
 fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        return path.to_path_buf();
-    }
-    std::env::current_dir().map_or_else(|_| path.to_path_buf(), |cwd| cwd.join(path))
+    handlers::resolve(Path::new(handlers::PREFIX), &path.to_string_lossy())
 }
 
 /// What `mailproxy -t -c FILE` prints on stderr, and whether the test passed.

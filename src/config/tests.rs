@@ -423,3 +423,21 @@ fn report_format_on_failure() {
         "[emerg] {pid}#{pid}: no \"events\" section in configuration"
     )));
 }
+
+#[test]
+fn relative_main_file_is_under_the_prefix_like_nginx() {
+    let (text, passed) = check_report(Path::new("no-such-mailproxy.conf"));
+    assert!(!passed);
+    let lines: Vec<&str> = text.lines().collect();
+    let pid = std::process::id();
+    assert_eq!(
+        &lines[0][19..],
+        format!(
+            " [emerg] {pid}#{pid}: open() \"/usr/share/nginx/no-such-mailproxy.conf\" failed (2: No such file or directory)"
+        )
+    );
+    assert_eq!(
+        lines[1],
+        "mailproxy: configuration file /usr/share/nginx/no-such-mailproxy.conf test failed"
+    );
+}
