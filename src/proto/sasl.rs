@@ -287,7 +287,9 @@ mod tests {
 
     #[test]
     fn mechanism_selection() {
-        let sel = |args: &[&[u8]]| select_mechanism(args);
+        fn sel<'a>(args: &'a [&'a [u8]]) -> Option<SaslStart<'a>> {
+            select_mechanism(args)
+        }
         assert_eq!(sel(&[b"login"]), Some(SaslStart::LoginPrompt));
         assert_eq!(
             sel(&[b"LOGIN", b"dQ=="]),
