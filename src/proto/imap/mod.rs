@@ -41,6 +41,8 @@ mod backend;
 mod parser;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_backend;
 
 pub use backend::ImapBackendLogin;
 
