@@ -16,7 +16,7 @@ use crate::auth::{self, AuthRequest, Outcome, SslInfo};
 use crate::config::Server;
 use crate::log::escape;
 use crate::net::ClientStream;
-use crate::proto::{Action, AuthMethod, Credentials, PreAuth};
+use crate::proto::{Action, Credentials, PreAuth};
 use crate::relay::{relay, RelayBuffers, RelayEnd};
 
 /// Largest single read from a client during the pre-auth dialogue.
@@ -181,25 +181,15 @@ impl Dialogue {
         }
     }
 
-    fn auth_request(&self, creds: &Credentials) -> AuthRequest {
-        let ssl = self.client.tls_summary().map(|t| SslInfo {
+    fn auth_request(&self, creds: Credentials) -> AuthRequest {
+        let mut request =
+            AuthRequest::new(creds, self.conf().protocol, self.attempt, self.peer.ip());
+        request.ssl = self.client.tls_summary().map(|t| SslInfo {
             protocol: t.protocol,
             cipher: t.cipher,
             ..SslInfo::default()
         });
-        AuthRequest {
-            method: creds.method,
-            login: creds.login.clone(),
-            password: creds.password.clone(),
-            salt: creds.salt.clone(),
-            protocol: self.conf().protocol,
-            attempt: self.attempt,
-            client_ip: self.peer.ip(),
-            client_host: None,
-            proxy_protocol: None,
-            smtp: creds.smtp.clone(),
-            ssl,
-        }
+        request
     }
 
     /// One authentication: auth_http (with `WAIT` re-queries), then either the
@@ -207,8 +197,8 @@ impl Dialogue {
     async fn authenticate(&mut self, creds: Credentials) -> AuthEnd {
         self.attempt += 1;
         self.log.login = Some(escape(&creds.login));
-        let request = self.auth_request(&creds);
-        let have_password = creds.method == AuthMethod::Plain && !creds.password.is_empty();
+        let request = self.auth_request(creds);
+        let have_password = request.password_for_backend().is_some();
         loop {
             let outcome = match auth::query(&self.conf().auth_http, &request).await {
                 Ok(response) => response.outcome(self.conf().protocol, have_password),
@@ -216,9 +206,8 @@ impl Dialogue {
             };
             match outcome {
                 Err(e) => {
-                    self.log.error(&e.to_string(), Some("in http auth state"));
-                    let line = self.machine.internal_error();
-                    let _ = self.write(line).await;
+                    // nginx is silent on a few of these; we always say who failed.
+                    self.internal_error(&e.to_string(), auth::LOG_ACTION).await;
                     return AuthEnd::Close;
                 }
                 Ok(Outcome::Wait(pause)) => sleep(pause).await,
@@ -231,9 +220,12 @@ impl Dialogue {
                     backend,
                     login_override,
                     password_override,
+                    ..
                 }) => {
-                    let login = login_override.unwrap_or(creds.login);
-                    let password = password_override.unwrap_or(creds.password);
+                    let login = login_override.unwrap_or_else(|| request.login.clone());
+                    let password = password_override
+                        .or_else(|| request.password_for_backend().map(<[u8]>::to_vec))
+                        .unwrap_or_default();
                     self.proxy(&backend, login, password).await;
                     return AuthEnd::Close;
                 }
@@ -249,7 +241,7 @@ impl Dialogue {
     ) -> AuthEnd {
         self.log.info(
             &format!("client login failed: \"{}\"", escape(message)),
-            Some("in http auth state"),
+            Some(auth::LOG_ACTION),
         );
         let retry = matches!(wait, Some(w) if !w.is_zero());
         if let Some(w) = wait {
