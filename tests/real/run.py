@@ -130,6 +130,13 @@ def start_proxy(children, args, conf, state, ports, timings):
     return proc
 
 
+def print_logs(state, label):
+    for name in ("proxy.out", "error.log", "stderr.log", "auth.log"):
+        tail = harness.log_tail(Path(state) / name)
+        if tail:
+            print(f"--- {label}: tail of {name} ---\n{tail}")
+
+
 def run_variant(children, args, variant, base):
     """Auth server + proxy for one auth variant, then the whole suite. Returns the result."""
     state = Path(base.root) / f"{args.proxy}-{variant}"
@@ -158,10 +165,7 @@ def run_variant(children, args, variant, base):
         print(f"!! {args.proxy} exited with status {proc.returncode} during the tests")
         result.failures.append((label, "proxy died"))
     if not result.wasSuccessful():
-        for name in ("proxy.out", "error.log", "stderr.log", "auth.log"):
-            tail = harness.log_tail(state / name)
-            if tail:
-                print(f"--- {label}: tail of {name} ---\n{tail}")
+        print_logs(state, label)
     children.stop_all()
     for what, seconds in target.timings.items():
         print(f"timing {label}: {what} {seconds:.2f}s")
@@ -202,7 +206,15 @@ def main():
         cert, key = harness.make_certificate(root)
         base = Base(root, dovecot.imap_port, cert, key, messages, uids)
         for variant in args.auth:
-            result = run_variant(children, args, variant, base)
+            try:
+                result = run_variant(children, args, variant, base)
+            except (RuntimeError, OSError, ValueError) as exc:
+                # This variant could not start; report it and still run the others.
+                print(f"setup of proxy={args.proxy} auth={variant} failed: {exc}")
+                print_logs(Path(root) / f"{args.proxy}-{variant}", f"auth={variant}")
+                children.stop_all()
+                failed += 1
+                continue
             bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
             skipped += len(result.skipped)
             failed += bad

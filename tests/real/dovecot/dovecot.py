@@ -129,6 +129,19 @@ def render_passwd(users):
     return "".join(lines)
 
 
+def welcome_message(user):
+    return (
+        "From: Legacy Server <postmaster@legacy.example>\r\n"
+        f"To: {user}@legacy.example\r\n"
+        "Subject: Welcome to the legacy mailbox\r\n"
+        f"Message-ID: <welcome-{user}@legacy.example>\r\n"
+        "Date: Mon, 02 Jan 2006 15:04:05 +0000\r\n"
+        "\r\n"
+        f"Hello {user}. You are reading this through mailproxy, over TLS,\r\n"
+        "from a server that only speaks plaintext IMAP.\r\n"
+    ).encode()
+
+
 def wait_for_port(port, deadline, proc=None, what="server"):
     """Wait until 127.0.0.1:port accepts, failing early if `proc` died."""
     while time.monotonic() < deadline:
@@ -214,6 +227,20 @@ class PrivateDovecot:
             self.proc.kill()
             self.proc.wait()
 
+    def seed_welcome(self):
+        """Give every user whose INBOX is empty one small message to fetch (used by the demo)."""
+        import imaplib
+
+        for name, password in self.users.items():
+            client = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=30)
+            try:
+                client.login(name, password)
+                typ, count = client.select("INBOX")
+                if typ == "OK" and count[0] == b"0":
+                    client.append("INBOX", None, None, welcome_message(name))
+            finally:
+                client.logout()
+
     def log_tail(self, lines=40):
         out = []
         for name in ("stdout.log", "dovecot.log"):
@@ -235,6 +262,8 @@ def main():
     parser.add_argument("--dir", required=True, help="state directory (created if missing)")
     parser.add_argument("--imap-port", type=int, default=31143)
     parser.add_argument("--pop3-port", type=int, default=31110)
+    parser.add_argument("--seed", action="store_true",
+                        help="put a welcome message into each empty INBOX")
     args = parser.parse_args()
 
     dovecot = PrivateDovecot(args.dir, args.imap_port, args.pop3_port)
@@ -242,6 +271,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     dovecot.start()
+    if args.seed:
+        dovecot.seed_welcome()
     users = ", ".join(f"{u}/{p}" for u, p in dovecot.users.items())
     print(
         f"dovecot ready: imap 127.0.0.1:{dovecot.imap_port} "
