@@ -20,8 +20,7 @@ TARGET = None  # a run.Target, set by run.py
 
 def tls_context():
     """Trusts exactly the test certificate, so the proxy must serve the configured one."""
-    ctx = ssl.create_default_context(cafile=str(TARGET.cert))
-    return ctx
+    return ssl.create_default_context(cafile=str(TARGET.cert))
 
 
 def imaps():

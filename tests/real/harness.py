@@ -10,7 +10,6 @@ import imaplib
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -235,7 +234,3 @@ def log_tail(path, lines=30):
             return "".join(f.readlines()[-lines:])
     except OSError:
         return ""
-
-
-def which_or(path, name):
-    return str(path) if path else (shutil.which(name) or name)

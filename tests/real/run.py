@@ -16,6 +16,7 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -118,7 +119,7 @@ def start_proxy(children, args, conf, state, ports, timings):
     argv = harness.proxy_command(args.proxy, args.proxy_bin, conf, state)
     if args.proxy == "nginx":
         started = time.monotonic()
-        check = harness.subprocess.run(argv + ["-t"], capture_output=True, text=True)
+        check = subprocess.run(argv + ["-t"], capture_output=True, text=True)
         timings["nginx -t"] = time.monotonic() - started
         if check.returncode != 0:
             raise RuntimeError(f"nginx -t rejected the derived config:\n{check.stderr}")
