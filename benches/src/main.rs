@@ -1,1 +1,3 @@
-fn main() { println!("TODO"); }
+fn main() {
+    println!("TODO");
+}
