@@ -1,3 +1,1 @@
-fn main() {
-    println!("TODO");
-}
+fn main() { println!("TODO"); }
