@@ -2,7 +2,7 @@
 //!
 //! [`ImapPreAuth`] is nginx's `ngx_mail_imap_auth_state` as a sans-I/O machine: one
 //! command per [`next_action`](PreAuth::next_action) call, replies byte for byte as
-//! nginx sends them, every quirk of §18 kept (see [`parser`] for the line syntax).
+//! nginx sends them, every quirk of §18 kept (the line syntax is in `parser.rs`).
 //!
 //! # Rules for the driver
 //!
@@ -36,6 +36,14 @@
 //! After every `next_action()` drain [`take_log`](PreAuth::take_log) (info level).
 //! The deadline (`timeout`) is armed once at the greeting and never re-armed by
 //! commands (§4.6); it is not the machine's business.
+//!
+//! # Differences from nginx 1.22.1
+//!
+//! - An IMAP literal length that overflows is an invalid command (nginx 1.29.6).
+//! - CRAM-MD5: a response without `user SP digest` is refused and nothing is stored on
+//!   error (nginx keeps a stale password, so a stale 32-byte one would pass).
+//! - Backend login: one untagged line before the tagged `OK` is tolerated and relayed
+//!   (nginx 1.27.3), see [`ImapBackendLogin`].
 
 mod backend;
 mod parser;
