@@ -119,7 +119,7 @@ impl Dialogue {
                 }
             }
             let action = self.machine.next_action();
-            if let Some(message) = self.machine.take_log() {
+            while let Some(message) = self.machine.take_log() {
                 self.log.info(&message, Some("in auth state"));
             }
             match action {
