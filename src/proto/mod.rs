@@ -182,3 +182,23 @@ pub fn default_methods() -> AuthMethods {
         ..AuthMethods::default()
     }
 }
+
+/// What a log line may show of a client's command, quoted: the first two words (the
+/// IMAP tag and command, or a POP3/SMTP verb and its first argument) and the size.
+/// nginx logs the whole buffer, which can hold a LOGIN password; ours never does.
+pub fn redacted_command(buffer: &[u8]) -> String {
+    let line = buffer
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or(&[]);
+    let words: Vec<&[u8]> = line.split(|&b| b == b' ').take(2).collect();
+    let shown = words.join(&b' ');
+    if shown.len() == buffer.len() {
+        return format!("\"{}\"", crate::log::escape(&shown));
+    }
+    format!(
+        "\"{}...\" ({} bytes)",
+        crate::log::escape(&shown),
+        buffer.len()
+    )
+}

@@ -449,8 +449,8 @@ impl PreAuth for ImapPreAuth {
         let outcome = match self.parser.parse(&mut self.buffer) {
             Parsed::Again if !self.buffer.is_full() => return Action::NeedInput,
             Parsed::Again => {
-                let command = String::from_utf8_lossy(&self.buffer.data[..self.buffer.last]);
-                self.log(format!("client sent too long command \"{command}\""));
+                let command = super::redacted_command(&self.buffer.data[..self.buffer.last]);
+                self.log(format!("client sent too long command {command}"));
                 self.quit = true;
                 Outcome::INVALID
             }

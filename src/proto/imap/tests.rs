@@ -399,7 +399,7 @@ fn too_long_command_closes_without_counting() {
     );
     assert_eq!(
         imap.logs(),
-        ["client sent too long command \"a LOGIN averyveryverylongusernam\""]
+        ["client sent too long command \"a LOGIN...\" (32 bytes)"]
     );
     // Before the tag ended: untagged.
     let mut imap = setup().buffer(8).connect();
@@ -417,7 +417,7 @@ fn buffer_is_not_compacted_between_pipelined_commands() {
     );
     assert_eq!(
         imap.logs(),
-        ["client sent too long command \"a1 NOOP\r\na2 NOOP\r\na3 NOOP\r\na4 NO\""]
+        ["client sent too long command \"a1 NOOP...\" (32 bytes)"]
     );
     // Once everything is consumed the whole buffer is free again.
     let mut imap = setup().buffer(32).connect();
