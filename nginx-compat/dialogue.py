@@ -6,6 +6,7 @@ proxies; the expectations check a proxy against the reference document.
 """
 
 import asyncio
+import re
 import shlex
 import ssl
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 from peers import BACKENDS, AuthAnswer, AuthRoute, AuthServer, parse_auth_answers
 from wire import Recorder, escape, unescape
 
-STEP_WORDS = ("C:", "S:", "A:", "B:", "wait", "close", "shutdown", "eof-expected", "starttls", "took")
+STEP_WORDS = ("C:", "S:", "A:", "B:", "S*:", "A*:", "B*:", "wait", "close", "shutdown", "eof-expected", "starttls", "took")
 # How long the client keeps reading after the last step to catch unexpected trailing bytes.
 DRAIN_SECONDS = 0.3
 # How long the proxy gets to close its backend connections once the client is gone.
@@ -41,6 +42,7 @@ class Dialogue:
     timeout: float = 2.5  # per expectation
     auth: dict[str, list[AuthAnswer]] = field(default_factory=dict)
     backend: dict[str, str] = field(default_factory=dict)
+    masks: list[re.Pattern] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 
 
@@ -90,6 +92,8 @@ def _parse_header(dlg: Dialogue, line: str) -> None:
         dlg.title = value
     elif key in ("protocol", "server", "tls"):
         setattr(dlg, key, value)
+    elif key == "mask":
+        dlg.masks.append(re.compile(value))
     elif key == "timeout":
         dlg.timeout = float(value)
     elif key == "backend":
@@ -105,6 +109,8 @@ def _parse_step(line: str, number: int) -> Step:
     if word in ("C:", "S:", "A:", "B:"):
         # Everything after "X: " is data, trailing spaces included.
         return Step(word[0], number, unescape(line[3:]))
+    if word in ("S*:", "A*:", "B*:"):
+        return Step(word[:2], number, unescape(line[4:]))
     if word not in STEP_WORDS:
         raise ValueError("unknown step %r" % word)
     args = line.split()[1:]
@@ -156,11 +162,18 @@ async def play(dlg: Dialogue, target: Target, client_ip: str) -> Outcome:
         await backend.stop(BACKEND_GRACE)
         del target.auth.routes[client_ip]
     streams = {
-        "client": player.client.render(),
-        "backend": backend.recorder.render(),
-        "auth": route.recorder.render(),
+        "client": _masked(player.client.render(), dlg.masks),
+        "backend": _masked(backend.recorder.render(), dlg.masks),
+        "auth": _masked(route.recorder.render(), dlg.masks),
     }
     return Outcome(streams, player.failures, loop.time() - started)
+
+
+def _masked(lines: list[str], masks: list[re.Pattern]) -> list[str]:
+    """Hide what is random by design (CRAM-MD5 salts) so equal runs compare equal."""
+    for mask in masks:
+        lines = [mask.sub("<masked>", line) for line in lines]
+    return lines
 
 
 class _Player:
@@ -184,9 +197,18 @@ class _Player:
             for step in self.dlg.steps:
                 await self._step(step, streams)
             await self._read_until(lambda: self.eof, DRAIN_SECONDS)
+            self._check_all_expected(streams)
         finally:
             if self.writer:
                 self.writer.close()
+
+    def _check_all_expected(self, streams: dict[str, Recorder]) -> None:
+        """A stream with any expectation must be expected in full: leftovers are failures."""
+        used = {step.kind.rstrip("*") for step in self.dlg.steps}
+        for kind, stream in streams.items():
+            if kind in used and stream.cursor < len(stream.data):
+                extra = escape(bytes(stream.data[stream.cursor :]))
+                self.failures.append("%s: unexpected bytes at the end: %s" % (kind, extra))
 
     async def _connect(self) -> bool:
         port = self.target.ports[self.dlg.server]
@@ -219,12 +241,15 @@ class _Player:
                     await self.writer.drain()
                 except (ConnectionError, RuntimeError):
                     pass  # whether a write to a closing peer fails is timing; not recorded
-        elif step.kind in streams:
+        elif step.kind.rstrip("*") in streams:
+            kind = step.kind.rstrip("*")
             wanted = step.data.replace(b"{client_ip}", self.client_ip.encode())
-            if step.kind == "S":
+            if kind == "S":
                 await self._read_until(lambda: self._settled(wanted), self.dlg.timeout)
-            timeout = 0 if step.kind == "S" else self.dlg.timeout  # S: has been read above
-            problem = await streams[step.kind].expect(wanted, timeout)
+            timeout = 0 if kind == "S" else self.dlg.timeout  # S: has been read above
+            problem = await streams[kind].expect(wanted, timeout)
+            if not problem and step.kind.endswith("*"):
+                problem = await self._skip_line(streams[kind], kind == "S")
             self.last_match = loop.time()
             if problem:
                 self._fail(step, "%s: %s" % (step.kind, problem))
@@ -235,7 +260,9 @@ class _Player:
             if not step.low <= took <= step.high:
                 self._fail(step, "took %.2fs, expected %s..%s" % (took, step.low, step.high))
         elif step.kind == "eof-expected":
-            if not await self._read_until(lambda: self.eof, self.dlg.timeout):
+            if await self._read_until(lambda: self.eof, self.dlg.timeout):
+                self.last_match = loop.time()
+            else:
                 self.client.mark("no eof")
                 self._fail(step, "the proxy did not close the connection")
         elif step.kind == "starttls":
@@ -247,6 +274,16 @@ class _Player:
             await self._read_until(lambda: self.eof, DRAIN_SECONDS)
             self.writer.close()
             self.eof = True
+
+    async def _skip_line(self, stream: Recorder, is_client: bool) -> str | None:
+        """For `X*: PREFIX`: consume anything up to and including the next LF."""
+        has_lf = lambda: b"\n" in stream.data[stream.cursor :]  # noqa: E731
+        if is_client:
+            await self._read_until(has_lf, self.dlg.timeout)
+        if not await stream.wait_until(has_lf, 0 if is_client else self.dlg.timeout):
+            return "no end of line after the prefix"
+        stream.cursor = stream.data.index(b"\n", stream.cursor) + 1
+        return None
 
     def _settled(self, wanted: bytes) -> bool:
         """Enough bytes to compare with `wanted`, or already a byte that differs."""

@@ -117,7 +117,7 @@ class Proxy:
         for name in ("output.log", "error.log"):
             path = self.directory / name
             if path.exists():
-                text = path.read_text(errors="replace").splitlines()[-lines:]
+                text = [line[:300] for line in path.read_text(errors="replace").splitlines()[-lines:]]
                 parts.append("--- %s %s (last %d lines)\n%s" % (self.label, path, len(text), "\n".join(text)))
         return "\n".join(parts)
 
