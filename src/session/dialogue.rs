@@ -71,14 +71,16 @@ pub(super) async fn run(
     if d.write(&greeting).await.is_err() {
         return;
     }
+    let mut after_reply = false;
     loop {
-        let creds = match d.pre_auth().await {
+        let creds = match d.pre_auth(after_reply).await {
             PreAuthEnd::Close => break,
             PreAuthEnd::Authenticate(creds) => creds,
         };
         match d.authenticate(creds).await {
             AuthEnd::Close => break,
-            AuthEnd::Retry => continue,
+            // The refusal was a reply: nginx's next read handler run reads first.
+            AuthEnd::Retry => after_reply = true,
         }
     }
     d.close().await;
@@ -107,17 +109,21 @@ impl Dialogue {
     /// Runs the dialogue until the client closes, times out, is shown the door, or
     /// supplies credentials. Follows nginx's read rule: before each command, one
     /// read attempt is made; EOF then closes at once, even with commands buffered.
-    async fn pre_auth(&mut self) -> PreAuthEnd {
+    async fn pre_auth(&mut self, after_reply: bool) -> PreAuthEnd {
         let mut chunk = vec![0u8; READ_CHUNK];
+        // nginx reads again only when it comes back for a buffered command after a
+        // reply; right after a read, or after a refused login, it parses at once.
+        let mut replied = after_reply;
         loop {
             let room = self.machine.free_space().min(READ_CHUNK);
-            if room > 0 {
+            if replied && room > 0 {
                 match try_read_now(&mut self.client, &mut chunk[..room]) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return PreAuthEnd::Close,
                     Poll::Ready(Ok(n)) => self.machine.receive(&chunk[..n]),
                     Poll::Pending => {}
                 }
             }
+            replied = false;
             let action = self.machine.next_action();
             while let Some(message) = self.machine.take_log() {
                 self.log.info(&message, Some("in auth state"));
@@ -139,6 +145,7 @@ impl Dialogue {
                     if self.write(&bytes).await.is_err() {
                         return PreAuthEnd::Close;
                     }
+                    replied = true;
                 }
                 Action::ReplyAndClose(bytes) => {
                     let _ = self.write(&bytes).await;
@@ -278,7 +285,10 @@ impl Dialogue {
             BackendOutcome::Failed { log, action } => {
                 return self.internal_error(&log, action).await;
             }
-            BackendOutcome::Refused { buffered, log } if conf.proxy.pass_error_message => {
+            // A reply too long for `proxy_buffer` comes with nothing to pass on.
+            BackendOutcome::Refused { buffered, log }
+                if conf.proxy.pass_error_message && !buffered.is_empty() =>
+            {
                 self.log.info(&log, Some("reading response from upstream"));
                 let _ = self.write(&buffered).await;
                 return;
