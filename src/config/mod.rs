@@ -155,6 +155,8 @@ pub fn report(path: &Path, result: &Result<Loaded, ConfigError>) -> (String, boo
     }
 }
 
+pub use crate::log::level_name;
+
 /// One diagnostic in nginx's error-log format.
 pub fn log_line(d: &Diagnostic) -> String {
     let pid = std::process::id();
@@ -164,5 +166,3 @@ pub fn log_line(d: &Diagnostic) -> String {
         level_name(d.level)
     )
 }
-
-pub use crate::log::level_name;
