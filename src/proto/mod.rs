@@ -9,7 +9,9 @@
 //! The backend login sequences ([`BackendLogin`], made by [`PreAuth::backend_login`])
 //! are sans-I/O as well.
 
+mod buffer;
 pub mod imap;
+mod reply;
 pub mod sasl;
 
 use crate::config::AuthMethods;
