@@ -21,6 +21,7 @@ use tokio::time::{timeout, Instant};
 use crate::config::{Protocol, Server};
 use crate::net::ClientStream;
 use crate::proto::imap::ImapPreAuth;
+use crate::proto::pop3::Pop3PreAuth;
 use crate::proto::PreAuth;
 
 pub use context::SessionLog;
@@ -89,6 +90,13 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
     let machine: Box<dyn PreAuth> = match conf.protocol {
         Protocol::Imap => Box::new(ImapPreAuth::new(
             &conf.imap,
+            conf.starttls,
+            conf.max_errors,
+            &conf.server_name,
+            client.is_tls(),
+        )),
+        Protocol::Pop3 => Box::new(Pop3PreAuth::new(
+            &conf.pop3,
             conf.starttls,
             conf.max_errors,
             &conf.server_name,
