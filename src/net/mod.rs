@@ -114,3 +114,15 @@ impl AsyncWrite for ClientStream {
         }
     }
 }
+
+impl crate::relay::ReadReady for ClientStream {
+    /// Readable means: OpenSSL holds decrypted bytes, or the socket has data.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            ClientStream::Plain(s) => s.poll_read_ready(cx),
+            ClientStream::Tls(s) if s.ssl().pending() > 0 => Poll::Ready(Ok(())),
+            ClientStream::Tls(s) => s.get_ref().poll_read_ready(cx),
+            ClientStream::Detached => Poll::Ready(Ok(())),
+        }
+    }
+}
