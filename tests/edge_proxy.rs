@@ -166,7 +166,7 @@ async fn broken_headers_close_silently() {
         "{log}"
     );
     assert!(
-        log.contains("broken header: \"a1 LOGIN...\" (23 bytes)"),
+        log.contains("broken header: \"a1 LOGIN...\" (21 bytes)"),
         "{log}"
     );
     assert!(!log.contains("secret"), "{log}");

@@ -72,7 +72,7 @@ fn shown_header(received: &[u8]) -> String {
     if line.starts_with(b"PROXY ") || line.is_empty() {
         format!("\"{}\"", crate::log::escape(line))
     } else {
-        crate::proto::redacted_command(received)
+        crate::proto::redacted_command(line)
     }
 }
 

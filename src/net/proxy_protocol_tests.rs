@@ -87,7 +87,11 @@ fn broken_header_log_shows_first_line_but_never_a_login() {
     let login = b"a1 LOGIN alice secret\r\n";
     assert_eq!(
         Broken::Header.log_message(login).unwrap(),
-        "broken header: \"a1 LOGIN...\" (23 bytes)"
+        "broken header: \"a1 LOGIN...\" (21 bytes)"
+    );
+    assert_eq!(
+        Broken::Header.log_message(b"a1 CAPABILITY\r\n").unwrap(),
+        "broken header: \"a1 CAPABILITY\""
     );
     assert_eq!(
         Broken::Header.log_message(b"").unwrap(),
