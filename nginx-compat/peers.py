@@ -358,3 +358,8 @@ class ImapBackend(ScriptedBackend):
 
 # POP3 and SMTP backends plug in here: subclass ScriptedBackend, set `defaults`, write converse().
 BACKENDS: dict[str, type[ScriptedBackend]] = {"imap": ImapBackend}
+
+# Other protocols' backends live in their own modules (imported last: they subclass the above).
+from peers_pop3 import Pop3Backend  # noqa: E402
+
+BACKENDS["pop3"] = Pop3Backend

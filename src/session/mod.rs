@@ -22,6 +22,7 @@ use tokio::time::{timeout_at, Instant};
 use crate::config::{Protocol, Server};
 use crate::net::ClientStream;
 use crate::proto::imap::ImapPreAuth;
+use crate::proto::pop3::Pop3PreAuth;
 use crate::proto::PreAuth;
 
 pub use accept::{cert_refusal_line, Peer};
@@ -109,6 +110,13 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
     let machine: Box<dyn PreAuth> = match conf.protocol {
         Protocol::Imap => Box::new(ImapPreAuth::new(
             &conf.imap,
+            conf.starttls,
+            conf.max_errors,
+            &conf.server_name,
+            client.is_tls(),
+        )),
+        Protocol::Pop3 => Box::new(Pop3PreAuth::new(
+            &conf.pop3,
             conf.starttls,
             conf.max_errors,
             &conf.server_name,
