@@ -307,6 +307,8 @@ class ImapBackend(ScriptedBackend):
             command = await self._read_command(conn)
             if command is None:
                 return
+            if not logged_in and command.startswith(b"PROXY "):
+                continue  # the PROXY protocol header of `proxy_protocol on`: no reply
             words = command.split()
             tag = words[0].decode("latin-1") if words else "*"
             verb = words[1].upper() if len(words) > 1 else b""

@@ -3,14 +3,16 @@
 //! The session layer only sees [`ClientStream`]: an `AsyncRead + AsyncWrite` that is
 //! either plain TCP or TLS, and can be upgraded in place by STARTTLS.
 
+pub mod client_cert;
 pub mod listener;
+pub mod proxy_protocol;
 pub mod tls;
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use openssl::ssl::{Ssl, SslContext};
+use openssl::ssl::{Ssl, SslContext, SslRef};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
@@ -50,6 +52,14 @@ impl ClientStream {
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(ClientStream::Tls(Box::new(stream)))
+    }
+
+    /// The TLS connection, for certificate checks and `Auth-SSL-*` details.
+    pub fn ssl(&self) -> Option<&SslRef> {
+        match self {
+            ClientStream::Tls(s) => Some(s.ssl()),
+            ClientStream::Plain(_) | ClientStream::Detached => None,
+        }
     }
 
     pub fn tls_summary(&self) -> Option<TlsSummary> {

@@ -1,7 +1,6 @@
 //! The pre-auth loop, the auth_http round trips, and the hand-off to the relay.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -11,9 +10,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
+use super::accept::{self, Peer};
 use super::backend::{connect_and_login, BackendOutcome};
 use super::{ServerRuntime, SessionLog};
-use crate::auth::{self, AuthRequest, Outcome, SslInfo};
+use crate::auth::{self, AuthRequest, Outcome};
 use crate::config::Server;
 use crate::log::escape;
 use crate::net::ClientStream;
@@ -30,7 +30,7 @@ struct Dialogue {
     client: ClientStream,
     machine: Box<dyn PreAuth>,
     log: SessionLog,
-    peer: SocketAddr,
+    peer: Peer,
     /// The pre-auth deadline: set at the greeting, restarted after an `Auth-Wait`.
     deadline: Instant,
     attempt: u32,
@@ -56,7 +56,7 @@ pub(super) async fn run(
     client: ClientStream,
     mut machine: Box<dyn PreAuth>,
     log: SessionLog,
-    peer: SocketAddr,
+    peer: Peer,
     deadline: Instant,
 ) {
     let greeting = machine.greeting();
@@ -173,6 +173,11 @@ impl Dialogue {
             Ok(Ok(tls)) => {
                 self.client = tls;
                 self.log.starttls = true;
+                let conf = &self.server.conf;
+                let action = "in starttls state";
+                if !accept::client_cert_allowed(&mut self.client, conf, &self.log, action).await {
+                    return false;
+                }
                 self.machine.tls_established();
                 true
             }
@@ -191,13 +196,14 @@ impl Dialogue {
     }
 
     fn auth_request(&self, creds: Credentials) -> AuthRequest {
-        let mut request =
-            AuthRequest::new(creds, self.conf().protocol, self.attempt, self.peer.ip());
-        request.ssl = self.client.tls_summary().map(|t| SslInfo {
-            protocol: t.protocol,
-            cipher: t.cipher,
-            ..SslInfo::default()
-        });
+        let mut request = AuthRequest::new(
+            creds,
+            self.conf().protocol,
+            self.attempt,
+            self.peer.client.ip(),
+        );
+        request.proxy_protocol = self.peer.proxy_header.clone();
+        request.ssl = accept::ssl_info(&self.client, self.conf());
         request
     }
 
@@ -289,7 +295,9 @@ impl Dialogue {
             .backend_login(&login, &password, conf.proxy.buffer);
         drop(password);
         let deadline = Instant::now() + conf.timeout;
-        let (mut upstream, reply) = match connect_and_login(addr, steps, deadline).await {
+        let proxy_header = accept::backend_proxy_header(&conf, &self.peer);
+        let outcome = connect_and_login(addr, proxy_header, steps, deadline).await;
+        let (mut upstream, reply) = match outcome {
             BackendOutcome::LoggedIn(stream, reply) => (stream, reply),
             BackendOutcome::Failed { log, action } => {
                 self.internal_error(&log, action).await;

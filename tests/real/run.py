@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "dovecot"))
 
 import cases  # noqa: E402
 import harness  # noqa: E402
+import haproxy  # noqa: E402
 from dovecot import PrivateDovecot, wait_for_port  # noqa: E402
 
 AUTH_VARIANTS = ("php", "rust")
@@ -50,6 +51,10 @@ class Target:
     auth_methods: list
     timings: dict = field(default_factory=dict)
     pop3s_port: int = 0
+    # HAProxy (send-proxy-v2) in front of a `listen ... proxy_protocol` server: see haproxy.py.
+    haproxy_port: int = 0
+    pp_port: int = 0
+    error_log: Path | None = None
 
 
 class TimedResult(unittest.TextTestResult):
@@ -150,17 +155,25 @@ def run_variant(children, args, variant, base):
     tls_port, starttls_port, pop3s_port = harness.free_port(), harness.free_port(), harness.free_port()
     template = Path(args.config).read_text()
     conf = state / "mail.conf"
-    conf.write_text(harness.derive_proxy_config(
+    derived = harness.derive_proxy_config(
         template, tls_port=tls_port, starttls_port=starttls_port, auth_port=auth_port,
-        cert=base.cert, key=base.key, state=state, pop3s_port=pop3s_port))
+        cert=base.cert, key=base.key, state=state, pop3s_port=pop3s_port)
+    pp_port, haproxy_port = harness.free_port(), harness.free_port()
+    conf.write_text(haproxy.add_proxy_protocol_server(derived, pp_port))
     capabilities, methods = harness.config_capabilities(template)
     target = Target(label, tls_port, starttls_port, base.backend_port, base.cert,
                     base.messages, base.uids, capabilities, methods, pop3s_port=pop3s_port)
-    proc = start_proxy(children, args, conf, state, (tls_port, starttls_port, pop3s_port), target.timings)
+    target.pp_port, target.error_log = pp_port, state / "error.log"
+    ports = (tls_port, starttls_port, pop3s_port, pp_port)
+    proc = start_proxy(children, args, conf, state, ports, target.timings)
+    if haproxy.available():
+        haproxy.start_haproxy(children, state, haproxy_port, pp_port)
+        target.haproxy_port = haproxy_port
 
-    cases.TARGET = target
+    cases.TARGET = haproxy.TARGET = target
     started = time.monotonic()
     suite = unittest.defaultTestLoader.loadTestsFromModule(cases)
+    suite.addTests(unittest.defaultTestLoader.loadTestsFromModule(haproxy))
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=TimedResult)
     result = runner.run(suite)
     target.timings["suite"] = time.monotonic() - started
