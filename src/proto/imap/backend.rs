@@ -20,7 +20,8 @@
 //! `* ...` line (SmarterMail's and Gmail's `* CAPABILITY ...`) is tolerated and relayed
 //! to the client together with the tagged reply; 1.22.1 failed the login.
 
-use crate::proto::{BackendLogin, LoginFailure, LoginStep};
+use crate::proto::reply::{self, Progress};
+use crate::proto::{BackendLogin, LoginStep};
 
 const READING: &str = "reading response from upstream";
 
@@ -141,28 +142,6 @@ impl ImapBackendLogin {
         self.reply.clear();
         LoginStep::Send(line)
     }
-
-    fn too_long(&self) -> LoginStep {
-        let shown = until_nul(&self.reply[..self.reply.len() - 1]);
-        LoginStep::Failed(LoginFailure {
-            buffered: Vec::new(),
-            log: format!(
-                "upstream sent too long response line: \"{}\"",
-                String::from_utf8_lossy(shown)
-            ),
-        })
-    }
-
-    fn rejected(&self, from: usize) -> LoginStep {
-        let shown = until_nul(&self.reply[from..self.reply.len() - 2]);
-        LoginStep::Failed(LoginFailure {
-            buffered: self.reply.clone(),
-            log: format!(
-                "upstream sent invalid response: \"{}\"",
-                String::from_utf8_lossy(shown)
-            ),
-        })
-    }
 }
 
 impl BackendLogin for ImapBackendLogin {
@@ -170,19 +149,15 @@ impl BackendLogin for ImapBackendLogin {
         self.action = READING;
         let take = data.len().min(self.free_space());
         self.reply.extend_from_slice(&data[..take]);
-        if self.reply.len() < 4 {
-            return LoginStep::NeedMore;
-        }
-        if !self.reply.ends_with(b"\r\n") {
-            if self.free_space() == 0 {
-                return self.too_long();
-            }
-            return LoginStep::NeedMore;
+        match reply::progress(&self.reply, self.capacity) {
+            Progress::NeedMore => return LoginStep::NeedMore,
+            Progress::TooLong => return LoginStep::Failed(reply::too_long(&self.reply)),
+            Progress::Complete => {}
         }
         match self.check() {
             Verdict::Accepted => self.advance(),
             Verdict::Incomplete => LoginStep::NeedMore,
-            Verdict::Rejected { from } => self.rejected(from),
+            Verdict::Rejected { from } => LoginStep::Failed(reply::invalid(&self.reply, from)),
         }
     }
 
@@ -197,12 +172,4 @@ impl BackendLogin for ImapBackendLogin {
 
 fn find_crlf(data: &[u8]) -> Option<usize> {
     data.windows(2).position(|w| w == b"\r\n")
-}
-
-/// nginx logs these replies with `%s`, which stops at the first NUL.
-fn until_nul(data: &[u8]) -> &[u8] {
-    match data.iter().position(|&b| b == 0) {
-        Some(nul) => &data[..nul],
-        None => data,
-    }
 }
