@@ -30,7 +30,10 @@ impl Builder {
             "ssl" => self.ssl(d, ctx),
             "starttls" => self.starttls(d, ctx),
             "ssl_session_cache" => self.session_cache(d, ctx),
-            "resolver" => self.once(d, ctx, Val::List(vec![d.args.clone()])),
+            "resolver" => {
+                super::resolver::servers(&d.args, &d.location)?;
+                self.once(d, ctx, Val::List(vec![d.args.clone()]))
+            }
             "user" => self.once(d, ctx, Val::List(vec![d.args.clone()])),
             "worker_processes" => self.worker_processes(d, ctx),
             "worker_connections" => self.worker_connections(d, ctx),

@@ -3,6 +3,7 @@
 //! The session layer only sees [`ClientStream`]: an `AsyncRead + AsyncWrite` that is
 //! either plain TCP or TLS, and can be upgraded in place by STARTTLS.
 
+pub mod dns;
 pub mod listener;
 pub mod tls;
 
