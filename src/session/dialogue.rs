@@ -196,6 +196,7 @@ impl Dialogue {
             cipher: t.cipher,
             ..SslInfo::default()
         });
+        request.client_host = self.machine.client_host().map(str::to_owned);
         request
     }
 

@@ -9,6 +9,7 @@
 mod backend;
 mod context;
 mod dialogue;
+mod smtp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,6 +95,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
             &conf.server_name,
             client.is_tls(),
         )),
+        Protocol::Smtp => return smtp::serve(server.clone(), client, log, peer).await,
         other => {
             log.error(
                 &format!("protocol {} is not supported yet", other.name()),
