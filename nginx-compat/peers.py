@@ -356,3 +356,7 @@ class ImapBackend(ScriptedBackend):
 
 # POP3 and SMTP backends plug in here: subclass ScriptedBackend, set `defaults`, write converse().
 BACKENDS: dict[str, type[ScriptedBackend]] = {"imap": ImapBackend}
+
+from peers_smtp import SmtpBackend  # noqa: E402  (it subclasses ScriptedBackend above)
+
+BACKENDS["smtp"] = SmtpBackend
