@@ -1,15 +1,18 @@
 """A private Postfix instance for the SMTP stage: own config, queue and log under a temp dir.
 
-Postfix runs `master` in the foreground (`postfix -c DIR start-fg`) in its own process group,
-so stopping it is stopping that group. smtpd listens on 127.0.0.1:PORT only, trusts XCLIENT
+`postfix -c DIR start-fg` runs the master daemon, which puts itself in a session of its own,
+so `PrivatePostfix.stop` stops it by the pid in its pid file (`postfix stop`, then SIGKILL if
+it lingers); call it before the directory goes away. smtpd listens on 127.0.0.1:PORT only, trusts XCLIENT
 from 127.0.0.0/8 (so the proxy can pass on the real client), and puts every accepted message
 on hold (`check_client_access static:HOLD`), where `postqueue -p` and `postcat -q` find it.
 Nothing is ever delivered or relayed. Needs root (Postfix's master insists) and the `postfix`
 package (Debian: `postfix/main_mailer_type select No configuration`).
 """
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -112,3 +115,31 @@ class PrivatePostfix:
     def log(self):
         path = self.root / "maillog"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self, timeout=10.0):
+        """Stop this instance's master (and with it every Postfix daemon it started)."""
+        pid_file = self.root / "queue" / "pid" / "master.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        subprocess.run(["postfix", "-c", str(self.conf), "stop"], capture_output=True)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers signal 0; its state letter says it is gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

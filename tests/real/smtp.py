@@ -228,6 +228,8 @@ def main():
     finally:
         if auth is not None:
             auth.shutdown()
+        if Env.postfix is not None:
+            Env.postfix.stop()
         children.stop_all()
         if args.keep:
             print(f"kept {root}")
