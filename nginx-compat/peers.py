@@ -363,3 +363,6 @@ BACKENDS: dict[str, type[ScriptedBackend]] = {"imap": ImapBackend}
 from peers_pop3 import Pop3Backend  # noqa: E402
 
 BACKENDS["pop3"] = Pop3Backend
+from peers_smtp import SmtpBackend  # noqa: E402  (it subclasses ScriptedBackend above)
+
+BACKENDS["smtp"] = SmtpBackend

@@ -158,8 +158,8 @@ pub static TABLE: &[Spec] = &[
     d("protocol", SERVER, ONE, Custom),
     d("server_name", MAIL_SERVER, ONE, Str),
     d("timeout", MAIL_SERVER, ONE, Msec),
-    d("resolver", MAIL_SERVER, ONE_MORE, Custom).with(Status::Warn),
-    d("resolver_timeout", MAIL_SERVER, ONE, Msec).with(Status::Warn),
+    d("resolver", MAIL_SERVER, ONE_MORE, Custom),
+    d("resolver_timeout", MAIL_SERVER, ONE, Msec),
     d("max_errors", MAIL_SERVER, ONE, Number),
     // ngx_mail_auth_http_module
     d("auth_http", MAIL_SERVER, ONE, Custom),

@@ -277,6 +277,10 @@ fn server(server: &Scope, mail: &Scope, conf_dir: &Path) -> Server {
             auth: methods(&v.bits("smtp_auth", &["plain", "login"])),
         },
         starttls: v.starttls(),
+        resolver: super::resolver::settings(
+            v.list("resolver"),
+            v.time("resolver_timeout", Duration::from_secs(30)),
+        ),
         tls: v.tls_mode().map(|(_, at)| tls(&v, conf_dir, at)),
         set_real_ip_from: proxy_protocol::trusted_senders(
             v.list("set_real_ip_from").unwrap_or(&[]),

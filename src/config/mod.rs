@@ -13,6 +13,7 @@ pub mod merge;
 mod model;
 pub mod parser;
 mod proxy_protocol;
+mod resolver;
 pub mod url;
 pub mod values;
 

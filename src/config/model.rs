@@ -111,6 +111,8 @@ pub struct Server {
     pub pop3: Pop3Settings,
     pub smtp: SmtpSettings,
     pub starttls: Starttls,
+    /// `resolver` (SMTP client host lookups); `None` for `off`, the default.
+    pub resolver: Option<Resolver>,
     /// Present when any listen has `ssl`, `ssl on` is set, or `starttls` is on/only.
     pub tls: Option<TlsSettings>,
     /// `set_real_ip_from`: PROXY protocol senders trusted to name the client.
@@ -239,6 +241,14 @@ pub struct SmtpSettings {
     pub greeting_delay: Duration,
     pub capabilities: Vec<String>,
     pub auth: AuthMethods,
+}
+
+/// `resolver address ...;` with `resolver_timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolver {
+    /// Name servers, queried in turn (port 53 unless given).
+    pub servers: Vec<SocketAddr>,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! either plain TCP or TLS, and can be upgraded in place by STARTTLS.
 
 pub mod client_cert;
+pub mod dns;
 pub mod listener;
 pub mod proxy_protocol;
 pub mod tls;

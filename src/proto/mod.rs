@@ -9,11 +9,12 @@
 //! The backend login sequences ([`BackendLogin`], made by [`PreAuth::backend_login`])
 //! are sans-I/O as well.
 
-mod buffer;
+pub mod buffer;
 pub mod imap;
 pub mod pop3;
-mod reply;
+pub mod reply;
 pub mod sasl;
+pub mod smtp;
 
 use crate::config::AuthMethods;
 
@@ -126,6 +127,11 @@ pub trait PreAuth: Send {
     /// `, login: "<login>"` to every log line of the session once it is known.
     fn login(&self) -> &[u8] {
         &[]
+    }
+    /// SMTP: the `Client-Host` value (resolved name, `[UNAVAILABLE]` or
+    /// `[TEMPUNAVAIL]`); the other protocols send none.
+    fn client_host(&self) -> Option<&str> {
+        None
     }
     /// The machine that logs in to the backend with `login`/`password` (as auth_http
     /// returned them), reading replies into a buffer of `buffer_size` (`proxy_buffer`).

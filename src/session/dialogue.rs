@@ -204,6 +204,7 @@ impl Dialogue {
         );
         request.proxy_protocol = self.peer.proxy_header.clone();
         request.ssl = accept::ssl_info(&self.client, self.conf());
+        request.client_host = self.machine.client_host().map(str::to_owned);
         request
     }
 

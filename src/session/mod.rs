@@ -10,12 +10,12 @@ mod accept;
 mod backend;
 mod context;
 mod dialogue;
+mod smtp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use openssl::ssl::SslContext;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
@@ -122,14 +122,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
             &conf.server_name,
             client.is_tls(),
         )),
-        other => {
-            log.error(
-                &format!("protocol {} is not supported yet", other.name()),
-                None,
-            );
-            let _ = client.shutdown().await;
-            return;
-        }
+        Protocol::Smtp => return smtp::serve(server.clone(), client, log, origin).await,
     };
     let deadline = Instant::now() + conf.timeout;
     dialogue::run(server.clone(), client, machine, log, origin, deadline).await;

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod pop3;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
