@@ -132,7 +132,7 @@ impl Dialogue {
             }
             match action {
                 Action::NeedInput => {
-                    let room = self.machine.free_space().min(READ_CHUNK).max(1);
+                    let room = self.machine.free_space().clamp(1, READ_CHUNK);
                     let read = timeout_at(self.deadline, self.client.read(&mut chunk[..room]));
                     match read.await {
                         Err(_) => {

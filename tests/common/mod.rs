@@ -50,7 +50,7 @@ impl Drop for TempDir {
 }
 
 /// A self-signed certificate and key made with the openssl CLI.
-pub fn make_cert(dir: &PathBuf) -> (PathBuf, PathBuf) {
+pub fn make_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let status = Command::new("openssl")
