@@ -40,6 +40,14 @@ impl SessionLog {
         log::write(level, &line);
     }
 
+    /// A line with the `*N` prefix but no context: nginx's `client ... connected to
+    /// ...` line is written before the session's log handler is set.
+    pub fn bare(&self, level: LogLevel, message: &str) {
+        if log::enabled(level) {
+            log::write(level, &format!("*{} {}", self.id, message));
+        }
+    }
+
     pub fn info(&self, message: &str, action: Option<&str>) {
         self.log(LogLevel::Info, message, action);
     }

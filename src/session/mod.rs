@@ -19,7 +19,7 @@ use openssl::ssl::SslContext;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use crate::config::{Protocol, Server};
+use crate::config::{LogLevel, Protocol, Server};
 use crate::net::ClientStream;
 use crate::proto::imap::ImapPreAuth;
 use crate::proto::pop3::Pop3PreAuth;
@@ -69,7 +69,10 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
         login: None,
         upstream: None,
     };
-    log.info(&format!("client {peer} connected to {}", log.server), None);
+    log.bare(
+        LogLevel::Info,
+        &format!("client {peer} connected to {}", log.server),
+    );
     let conf = &server.conf;
     // One `timeout` covers the PROXY header and the implicit TLS handshake, as in nginx.
     let accept_deadline = Instant::now() + conf.timeout;
