@@ -19,8 +19,8 @@ fn main() -> ExitCode {
     }
     let path = opts.config_path();
     if opts.test {
-        let (report, ok) = config::check_report(&path, opts.quiet);
-        eprint!("{report}");
+        let (report, ok) = config::check_report(&path);
+        print_report(&report, opts.quiet);
         return if ok {
             ExitCode::SUCCESS
         } else {
@@ -35,6 +35,16 @@ fn main() -> ExitCode {
         Err(e) => {
             log::write(LogLevel::Emerg, &e);
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `-t` output; `-q` keeps only the error lines, as in nginx.
+fn print_report(report: &str, quiet: bool) {
+    for line in report.lines() {
+        let banner = line.starts_with("mailproxy: ");
+        if !(quiet && (banner || line.contains("[warn]"))) || line.ends_with("test failed") {
+            eprintln!("{line}");
         }
     }
 }

@@ -9,9 +9,7 @@ use common::*;
 
 /// A plaintext IMAP server block on `port` with extra directives.
 fn server(port: u16, auth: std::net::SocketAddr, extra: &str) -> String {
-    format!(
-        "server {{ listen 127.0.0.1:{port}; protocol imap; auth_http {auth}/auth; {extra} }}"
-    )
+    format!("server {{ listen 127.0.0.1:{port}; protocol imap; auth_http {auth}/auth; {extra} }}")
 }
 
 fn answers(pairs: Vec<(&str, Vec<AuthAnswer>)>) -> HashMap<String, Vec<AuthAnswer>> {
@@ -27,7 +25,10 @@ async fn login_is_replayed_with_literals_and_session_is_relayed() {
     let mut c = Client::connect(port).await;
     assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
     c.send("a1 LOGIN alice \"se cret\"\r\nb1 NOOP\r\n").await;
-    assert_eq!(c.line().await, "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    assert_eq!(
+        c.line().await,
+        "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+    );
     assert_eq!(c.line().await, "b1 OK done b1 NOOP\r\n");
     c.send("c1 SELECT INBOX\r\n").await;
     assert_eq!(c.line().await, "c1 OK done c1 SELECT INBOX\r\n");
@@ -50,7 +51,10 @@ async fn login_is_replayed_with_literals_and_session_is_relayed() {
 async fn refusal_without_wait_closes() {
     let auth = FakeAuth::start(answers(vec![(
         "bob",
-        vec![AuthAnswer::headers(&[("Auth-Status", "Invalid login or password")])],
+        vec![AuthAnswer::headers(&[(
+            "Auth-Status",
+            "Invalid login or password",
+        )])],
     )]))
     .await;
     let port = free_port();
@@ -61,7 +65,10 @@ async fn refusal_without_wait_closes() {
     assert_eq!(c.line().await, "t2 NO Invalid login or password\r\n");
     assert!(c.closed().await);
     let log = proxy.wait_log("client login failed");
-    assert!(log.contains("client login failed: \"Invalid login or password\""), "{log}");
+    assert!(
+        log.contains("client login failed: \"Invalid login or password\""),
+        "{log}"
+    );
     assert!(!log.contains("pw"), "password in log: {log}");
 }
 
@@ -85,7 +92,10 @@ async fn refusal_with_wait_delays_and_allows_a_retry() {
     assert_eq!(c.line().await, "t1 NO Try again\r\n");
     assert!(t0.elapsed() >= std::time::Duration::from_millis(950));
     c.send("t2 LOGIN carol pw\r\n").await;
-    assert_eq!(c.line().await, "t2 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    assert_eq!(
+        c.line().await,
+        "t2 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+    );
     let reqs = auth.requests();
     assert!(reqs[1].contains("Auth-Login-Attempt: 2\r\n"), "{}", reqs[1]);
 }
@@ -106,7 +116,10 @@ async fn wait_status_requeries_with_the_same_attempt() {
     let mut c = Client::connect(port).await;
     c.line().await;
     c.send("w LOGIN dave pw\r\n").await;
-    assert_eq!(c.line().await, "w OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    assert_eq!(
+        c.line().await,
+        "w OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+    );
     let reqs = auth.requests();
     assert_eq!(reqs.len(), 2);
     assert!(reqs.iter().all(|r| r.contains("Auth-Login-Attempt: 1\r\n")));
@@ -117,9 +130,22 @@ async fn wait_status_requeries_with_the_same_attempt() {
 #[tokio::test]
 async fn auth_server_failures_are_internal_errors_that_name_the_server() {
     let cases: Vec<(AuthAnswer, &str)> = vec![
-        (AuthAnswer::Raw(b"HTTP/1.0 200 OK\r\nBad Header: x\r\n\r\n".to_vec()), "sent invalid header in response"),
-        (AuthAnswer::headers(&[("Auth-Status", "OK")]), "did not send server or port"),
-        (AuthAnswer::headers(&[("Auth-Status", "OK"), ("Auth-Server", "127.0.0.1"), ("Auth-Port", "99999")]), "sent invalid server port:\"99999\""),
+        (
+            AuthAnswer::Raw(b"HTTP/1.0 200 OK\r\nBad Header: x\r\n\r\n".to_vec()),
+            "sent invalid header in response",
+        ),
+        (
+            AuthAnswer::headers(&[("Auth-Status", "OK")]),
+            "did not send server or port",
+        ),
+        (
+            AuthAnswer::headers(&[
+                ("Auth-Status", "OK"),
+                ("Auth-Server", "127.0.0.1"),
+                ("Auth-Port", "99999"),
+            ]),
+            "sent invalid server port:\"99999\"",
+        ),
         (AuthAnswer::Stall, "timed out"),
         (AuthAnswer::Raw(vec![b'X'; 2000]), "auth http server"),
     ];
@@ -133,11 +159,18 @@ async fn auth_server_failures_are_internal_errors_that_name_the_server() {
         let mut c = Client::connect(port).await;
         c.line().await;
         c.send("x LOGIN erin pw\r\n").await;
-        assert_eq!(c.line().await, "* BAD internal server error\r\n", "{expected_log}");
+        assert_eq!(
+            c.line().await,
+            "* BAD internal server error\r\n",
+            "{expected_log}"
+        );
         assert!(c.closed().await);
         let log = proxy.wait_log(expected_log);
         assert!(log.contains(expected_log), "want {expected_log:?} in {log}");
-        assert!(log.contains(&format!("{}", auth.addr)), "server not named: {log}");
+        assert!(
+            log.contains(&format!("{}", auth.addr)),
+            "server not named: {log}"
+        );
     }
 }
 
@@ -151,21 +184,45 @@ async fn dead_auth_server_is_an_internal_error() {
     c.send("x LOGIN erin pw\r\n").await;
     assert_eq!(c.line().await, "* BAD internal server error\r\n");
     let log = proxy.wait_log("failed");
-    assert!(log.contains(&dead.to_string()) && log.contains("refused"), "{log}");
+    assert!(
+        log.contains(&dead.to_string()) && log.contains("refused"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
 async fn backend_failures() {
     let cases: Vec<(BackendScript, &str, &str, &str)> = vec![
         // script, pass_error_message, what the client sees, what the log says
-        (BackendScript::Greeting(b"* BYE too busy\r\n".to_vec()), "off", "* BAD internal server error\r\n", "upstream sent invalid response: \"* BYE too busy\""),
-        (BackendScript::Greeting(b"* BYE too busy\r\n".to_vec()), "on", "* BYE too busy\r\n", "upstream sent invalid response"),
-        (BackendScript::RefuseLogin(b"x NO [AUTHENTICATIONFAILED] nope\r\n".to_vec()), "on", "x NO [AUTHENTICATIONFAILED] nope\r\n", "upstream sent invalid response"),
-        (BackendScript::Stall, "on", "* BAD internal server error\r\n", "upstream timed out"),
+        (
+            BackendScript::Greeting(b"* BYE too busy\r\n".to_vec()),
+            "off",
+            "* BAD internal server error\r\n",
+            "upstream sent invalid response: \"* BYE too busy\"",
+        ),
+        (
+            BackendScript::Greeting(b"* BYE too busy\r\n".to_vec()),
+            "on",
+            "* BYE too busy\r\n",
+            "upstream sent invalid response",
+        ),
+        (
+            BackendScript::RefuseLogin(b"x NO [AUTHENTICATIONFAILED] nope\r\n".to_vec()),
+            "on",
+            "x NO [AUTHENTICATIONFAILED] nope\r\n",
+            "upstream sent invalid response",
+        ),
+        (
+            BackendScript::Stall,
+            "on",
+            "* BAD internal server error\r\n",
+            "upstream timed out",
+        ),
     ];
     for (script, pass, seen, logged) in cases {
         let backend = FakeBackend::start(script).await;
-        let auth = FakeAuth::start(answers(vec![("fay", vec![AuthAnswer::ok(backend.addr)])])).await;
+        let auth =
+            FakeAuth::start(answers(vec![("fay", vec![AuthAnswer::ok(backend.addr)])])).await;
         let port = free_port();
         let extra = format!("timeout 1s; proxy_pass_error_message {pass};");
         let proxy = Proxy::start(&server(port, auth.addr, &extra), &[port]);
@@ -190,7 +247,10 @@ async fn refused_backend_connection_is_an_internal_error() {
     c.send("x LOGIN gus pw\r\n").await;
     assert_eq!(c.line().await, "* BAD internal server error\r\n");
     let log = proxy.wait_log("refused");
-    assert!(log.contains(&format!("connect() to {dead} failed")), "{log}");
+    assert!(
+        log.contains(&format!("connect() to {dead} failed")),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -213,8 +273,14 @@ async fn auth_user_and_pass_rewrite_and_host_name_reach_the_backend() {
     let mut c = Client::connect(port).await;
     c.line().await;
     c.send("x LOGIN hal pw\r\n").await;
-    assert_eq!(c.line().await, "x OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
-    assert_eq!(backend.received(), "x LOGIN {10}\r\nhal@legacy {7}\r\nreal pw\r\n");
+    assert_eq!(
+        c.line().await,
+        "x OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+    );
+    assert_eq!(
+        backend.received(),
+        "x LOGIN {10}\r\nhal@legacy {7}\r\nreal pw\r\n"
+    );
 }
 
 #[tokio::test]
@@ -232,8 +298,13 @@ async fn pre_auth_timeout_is_a_total_deadline() {
     }
     assert!(c.closed().await);
     let waited = t0.elapsed();
-    assert!(waited < std::time::Duration::from_millis(1500), "{waited:?}");
-    assert!(proxy.wait_log("client timed out").contains("client timed out"));
+    assert!(
+        waited < std::time::Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    assert!(proxy
+        .wait_log("client timed out")
+        .contains("client timed out"));
 }
 
 #[tokio::test]
@@ -258,17 +329,26 @@ async fn implicit_tls_and_starttls_carry_a_ten_mebibyte_fetch_intact() {
     let mut c = TlsClient::connect(tls_port).await;
     assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
     c.send("a LOGIN ivy pw\r\n").await;
-    assert_eq!(c.line().await, "a OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    assert_eq!(
+        c.line().await,
+        "a OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+    );
     c.send("b FETCH BIG\r\n").await;
     assert_eq!(c.line().await, format!("* 1 FETCH (BODY[] {{{BIG}}}\r\n"));
-    assert!(c.read_exact(BIG).await == big_body(BIG), "10 MiB body differs");
+    assert!(
+        c.read_exact(BIG).await == big_body(BIG),
+        "10 MiB body differs"
+    );
     assert_eq!(c.line().await, ")\r\n");
     assert_eq!(c.line().await, "b OK FETCH done\r\n");
 
     let mut p = Client::connect(plain_port).await;
     assert_eq!(p.line().await, "* OK IMAP4 ready\r\n");
     p.send("c CAPABILITY\r\n").await;
-    assert_eq!(p.line().await, "* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS STARTTLS LOGINDISABLED\r\n");
+    assert_eq!(
+        p.line().await,
+        "* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS STARTTLS LOGINDISABLED\r\n"
+    );
     assert_eq!(p.line().await, "c OK completed\r\n");
     p.send("d LOGIN ivy pw\r\n").await;
     assert_eq!(p.line().await, "d BAD invalid command\r\n");
@@ -277,10 +357,19 @@ async fn implicit_tls_and_starttls_carry_a_ten_mebibyte_fetch_intact() {
     let tcp = p.r.into_inner().reunite(p.w).unwrap();
     let mut t = TlsClient::handshake(tcp).await;
     t.send("g CAPABILITY\r\n").await;
-    assert_eq!(t.line().await, "* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS AUTH=PLAIN\r\n");
+    assert_eq!(
+        t.line().await,
+        "* CAPABILITY IMAP4 IMAP4rev1 UIDPLUS AUTH=PLAIN\r\n"
+    );
     assert_eq!(t.line().await, "g OK completed\r\n");
     t.send("h LOGIN ivy pw\r\n").await;
-    assert_eq!(t.line().await, "h OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    assert_eq!(
+        t.line().await,
+        "h OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+    );
     let reqs = auth.requests();
-    assert!(reqs.iter().all(|r| r.contains("Auth-SSL: on\r\n")), "{reqs:?}");
+    assert!(
+        reqs.iter().all(|r| r.contains("Auth-SSL: on\r\n")),
+        "{reqs:?}"
+    );
 }

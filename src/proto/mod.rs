@@ -6,7 +6,8 @@
 //! [`Action`]s it returns, one at a time, in order. Replies are therefore never merged
 //! or reordered, which is what nginx does too.
 //!
-//! The backend login sequences ([`imap::BackendLogin`] etc.) are sans-I/O as well.
+//! The backend login sequences ([`BackendLogin`], made by [`PreAuth::backend_login`])
+//! are sans-I/O as well.
 
 pub mod imap;
 pub mod sasl;
@@ -113,10 +114,65 @@ pub trait PreAuth: Send {
     /// go to the backend once it has logged in.
     fn take_pipelined(&mut self) -> Vec<u8>;
     /// A log message for the last invalid command, if nginx logs one (e.g.
-    /// `client sent too long command "..."`). Taken once.
+    /// `client sent too long command "..."`; all are info level). Taken once; call it
+    /// after every `next_action` until it returns `None`.
     fn take_log(&mut self) -> Option<String> {
         None
     }
+    /// The login the client supplied so far (empty if none): nginx appends
+    /// `, login: "<login>"` to every log line of the session once it is known.
+    fn login(&self) -> &[u8] {
+        &[]
+    }
+    /// The machine that logs in to the backend with `login`/`password` (as auth_http
+    /// returned them), reading replies into a buffer of `buffer_size` (`proxy_buffer`).
+    fn backend_login(
+        &self,
+        login: &[u8],
+        password: &[u8],
+        buffer_size: usize,
+    ) -> Box<dyn BackendLogin>;
+}
+
+/// What the driver must do after feeding backend bytes to a [`BackendLogin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginStep {
+    /// The reply is incomplete: read more (at most `free_space` bytes).
+    NeedMore,
+    /// The reply was accepted: write these bytes to the backend in one go, then read.
+    /// May contain the password: never log it.
+    Send(Vec<u8>),
+    /// Logged in: relay these bytes (the backend's final reply) to the client, then
+    /// start relaying. Log `client logged in` (info).
+    Done(Vec<u8>),
+    /// The backend refused or misbehaved; the session ends.
+    Failed(LoginFailure),
+}
+
+/// A failed backend login.
+///
+/// The driver logs `log` and then: if `proxy_pass_error_message` is on and `buffered`
+/// is not empty, logs at info level and sends `buffered` to the client before closing;
+/// otherwise logs at error level and sends the internal-error line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFailure {
+    /// Everything buffered from the backend (the reply nginx would relay with
+    /// `proxy_pass_error_message on`); empty when nginx never relays it (too long line).
+    pub buffered: Vec<u8>,
+    /// e.g. `upstream sent invalid response: "..."`.
+    pub log: String,
+}
+
+/// A backend login sequence as a sans-I/O machine. The driver connects, then feeds
+/// every chunk read from the backend to [`receive`](Self::receive). EOF, read errors and
+/// the `timeout` deadline are the driver's (internal error, §10).
+pub trait BackendLogin: Send {
+    /// Append bytes read from the backend (never more than `free_space`).
+    fn receive(&mut self, data: &[u8]) -> LoginStep;
+    /// Room left in the reply buffer.
+    fn free_space(&self) -> usize;
+    /// nginx's current `while ...` log action, e.g. `reading response from upstream`.
+    fn log_action(&self) -> &'static str;
 }
 
 /// The `AuthMethods` every protocol falls back to when nothing is configured.
@@ -125,4 +181,24 @@ pub fn default_methods() -> AuthMethods {
         plain: true,
         ..AuthMethods::default()
     }
+}
+
+/// What a log line may show of a client's command, quoted: the first two words (the
+/// IMAP tag and command, or a POP3/SMTP verb and its first argument) and the size.
+/// nginx logs the whole buffer, which can hold a LOGIN password; ours never does.
+pub fn redacted_command(buffer: &[u8]) -> String {
+    let line = buffer
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or(&[]);
+    let words: Vec<&[u8]> = line.split(|&b| b == b' ').take(2).collect();
+    let shown = words.join(&b' ');
+    if shown.len() == buffer.len() {
+        return format!("\"{}\"", crate::log::escape(&shown));
+    }
+    format!(
+        "\"{}...\" ({} bytes)",
+        crate::log::escape(&shown),
+        buffer.len()
+    )
 }

@@ -36,7 +36,14 @@ pub async fn connect_and_login(
     let _ = stream.set_nodelay(true);
     let mut buf = vec![0u8; login.free_space().max(1)];
     loop {
-        let room = login.free_space().min(buf.len()).max(1);
+        let room = login.free_space().min(buf.len());
+        if room == 0 {
+            // A `proxy_buffer` too small for even a greeting: nginx ends up here too.
+            return failed(
+                "upstream sent too long response line".into(),
+                login.log_action(),
+            );
+        }
         let n = match timeout_at(deadline, stream.read(&mut buf[..room])).await {
             Err(_) => return failed("upstream timed out".into(), login.log_action()),
             Ok(Err(e)) => return failed(format!("recv() failed ({e})"), login.log_action()),

@@ -16,7 +16,7 @@ use crate::auth::{self, AuthRequest, Outcome, SslInfo};
 use crate::config::Server;
 use crate::log::escape;
 use crate::net::ClientStream;
-use crate::proto::{Action, AuthMethod, Credentials, PreAuth};
+use crate::proto::{Action, Credentials, PreAuth};
 use crate::relay::{relay, RelayBuffers, RelayEnd};
 
 /// Largest single read from a client during the pre-auth dialogue.
@@ -71,14 +71,16 @@ pub(super) async fn run(
     if d.write(&greeting).await.is_err() {
         return;
     }
+    let mut after_reply = false;
     loop {
-        let creds = match d.pre_auth().await {
+        let creds = match d.pre_auth(after_reply).await {
             PreAuthEnd::Close => break,
             PreAuthEnd::Authenticate(creds) => creds,
         };
         match d.authenticate(creds).await {
             AuthEnd::Close => break,
-            AuthEnd::Retry => continue,
+            // The refusal was a reply: nginx's next read handler run reads first.
+            AuthEnd::Retry => after_reply = true,
         }
     }
     d.close().await;
@@ -107,19 +109,23 @@ impl Dialogue {
     /// Runs the dialogue until the client closes, times out, is shown the door, or
     /// supplies credentials. Follows nginx's read rule: before each command, one
     /// read attempt is made; EOF then closes at once, even with commands buffered.
-    async fn pre_auth(&mut self) -> PreAuthEnd {
+    async fn pre_auth(&mut self, after_reply: bool) -> PreAuthEnd {
         let mut chunk = vec![0u8; READ_CHUNK];
+        // nginx reads again only when it comes back for a buffered command after a
+        // reply; right after a read, or after a refused login, it parses at once.
+        let mut replied = after_reply;
         loop {
             let room = self.machine.free_space().min(READ_CHUNK);
-            if room > 0 {
+            if replied && room > 0 {
                 match try_read_now(&mut self.client, &mut chunk[..room]) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return PreAuthEnd::Close,
                     Poll::Ready(Ok(n)) => self.machine.receive(&chunk[..n]),
                     Poll::Pending => {}
                 }
             }
+            replied = false;
             let action = self.machine.next_action();
-            if let Some(message) = self.machine.take_log() {
+            while let Some(message) = self.machine.take_log() {
                 self.log.info(&message, Some("in auth state"));
             }
             match action {
@@ -139,6 +145,7 @@ impl Dialogue {
                     if self.write(&bytes).await.is_err() {
                         return PreAuthEnd::Close;
                     }
+                    replied = true;
                 }
                 Action::ReplyAndClose(bytes) => {
                     let _ = self.write(&bytes).await;
@@ -181,25 +188,15 @@ impl Dialogue {
         }
     }
 
-    fn auth_request(&self, creds: &Credentials) -> AuthRequest {
-        let ssl = self.client.tls_summary().map(|t| SslInfo {
+    fn auth_request(&self, creds: Credentials) -> AuthRequest {
+        let mut request =
+            AuthRequest::new(creds, self.conf().protocol, self.attempt, self.peer.ip());
+        request.ssl = self.client.tls_summary().map(|t| SslInfo {
             protocol: t.protocol,
             cipher: t.cipher,
             ..SslInfo::default()
         });
-        AuthRequest {
-            method: creds.method,
-            login: creds.login.clone(),
-            password: creds.password.clone(),
-            salt: creds.salt.clone(),
-            protocol: self.conf().protocol,
-            attempt: self.attempt,
-            client_ip: self.peer.ip(),
-            client_host: None,
-            proxy_protocol: None,
-            smtp: creds.smtp.clone(),
-            ssl,
-        }
+        request
     }
 
     /// One authentication: auth_http (with `WAIT` re-queries), then either the
@@ -207,8 +204,8 @@ impl Dialogue {
     async fn authenticate(&mut self, creds: Credentials) -> AuthEnd {
         self.attempt += 1;
         self.log.login = Some(escape(&creds.login));
-        let request = self.auth_request(&creds);
-        let have_password = creds.method == AuthMethod::Plain && !creds.password.is_empty();
+        let request = self.auth_request(creds);
+        let have_password = request.password_for_backend().is_some();
         loop {
             let outcome = match auth::query(&self.conf().auth_http, &request).await {
                 Ok(response) => response.outcome(self.conf().protocol, have_password),
@@ -216,9 +213,8 @@ impl Dialogue {
             };
             match outcome {
                 Err(e) => {
-                    self.log.error(&e.to_string(), Some("in http auth state"));
-                    let line = self.machine.internal_error();
-                    let _ = self.write(line).await;
+                    // nginx is silent on a few of these; we always say who failed.
+                    self.internal_error(&e.to_string(), auth::LOG_ACTION).await;
                     return AuthEnd::Close;
                 }
                 Ok(Outcome::Wait(pause)) => sleep(pause).await,
@@ -231,9 +227,12 @@ impl Dialogue {
                     backend,
                     login_override,
                     password_override,
+                    ..
                 }) => {
-                    let login = login_override.unwrap_or(creds.login);
-                    let password = password_override.unwrap_or(creds.password);
+                    let login = login_override.unwrap_or_else(|| request.login.clone());
+                    let password = password_override
+                        .or_else(|| request.password_for_backend().map(<[u8]>::to_vec))
+                        .unwrap_or_default();
                     self.proxy(&backend, login, password).await;
                     return AuthEnd::Close;
                 }
@@ -249,7 +248,7 @@ impl Dialogue {
     ) -> AuthEnd {
         self.log.info(
             &format!("client login failed: \"{}\"", escape(message)),
-            Some("in http auth state"),
+            Some(auth::LOG_ACTION),
         );
         let retry = matches!(wait, Some(w) if !w.is_zero());
         if let Some(w) = wait {
@@ -286,7 +285,10 @@ impl Dialogue {
             BackendOutcome::Failed { log, action } => {
                 return self.internal_error(&log, action).await;
             }
-            BackendOutcome::Refused { buffered, log } if conf.proxy.pass_error_message => {
+            // A reply too long for `proxy_buffer` comes with nothing to pass on.
+            BackendOutcome::Refused { buffered, log }
+                if conf.proxy.pass_error_message && !buffered.is_empty() =>
+            {
                 self.log.info(&log, Some("reading response from upstream"));
                 let _ = self.write(&buffered).await;
                 return;

@@ -18,7 +18,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// A free loopback port (bound and released; good enough on a test machine).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A temp directory removed on drop.
@@ -47,7 +51,17 @@ pub fn make_cert(dir: &PathBuf) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -270,10 +284,15 @@ impl FakeBackend {
 
 /// The deterministic content of the big FETCH literal.
 pub fn big_body(len: usize) -> Vec<u8> {
-    (0..len).map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789\r\n"[i % 38]).collect()
+    (0..len)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789\r\n"[i % 38])
+        .collect()
 }
 
-async fn read_line<R: AsyncBufReadExt + Unpin>(r: &mut R, rec: &Mutex<Vec<u8>>) -> (usize, Vec<u8>) {
+async fn read_line<R: AsyncBufReadExt + Unpin>(
+    r: &mut R,
+    rec: &Mutex<Vec<u8>>,
+) -> (usize, Vec<u8>) {
     let mut l = Vec::new();
     let n = r.read_until(b'\n', &mut l).await.unwrap_or(0);
     rec.lock().unwrap().extend_from_slice(&l);
@@ -322,9 +341,13 @@ async fn run_backend(sock: TcpStream, script: BackendScript, rec: Arc<Mutex<Vec<
                     let head = format!("* 1 FETCH (BODY[] {{{}}}\r\n", body.len());
                     let _ = w.write_all(head.as_bytes()).await;
                     let _ = w.write_all(&body).await;
-                    let _ = w.write_all(format!(")\r\n{tag} OK FETCH done\r\n").as_bytes()).await;
+                    let _ = w
+                        .write_all(format!(")\r\n{tag} OK FETCH done\r\n").as_bytes())
+                        .await;
                 } else {
-                    let _ = w.write_all(format!("{tag} OK done {text}\r\n").as_bytes()).await;
+                    let _ = w
+                        .write_all(format!("{tag} OK done {text}\r\n").as_bytes())
+                        .await;
                 }
             }
         }
@@ -382,10 +405,17 @@ impl TlsClient {
         use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
         let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
         b.set_verify(SslVerifyMode::NONE);
-        let ssl = b.build().configure().unwrap().into_ssl("localhost").unwrap();
+        let ssl = b
+            .build()
+            .configure()
+            .unwrap()
+            .into_ssl("localhost")
+            .unwrap();
         let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
         std::pin::Pin::new(&mut s).connect().await.unwrap();
-        TlsClient { s: BufReader::new(s) }
+        TlsClient {
+            s: BufReader::new(s),
+        }
     }
 
     pub async fn send(&mut self, bytes: &str) {

@@ -1,1 +1,511 @@
-//! TODO
+//! The IMAP pre-auth dialogue (reference §5) and the IMAP backend login (§10.3).
+//!
+//! [`ImapPreAuth`] is nginx's `ngx_mail_imap_auth_state` as a sans-I/O machine: one
+//! command per [`next_action`](PreAuth::next_action) call, replies byte for byte as
+//! nginx sends them, every quirk of §18 kept (the line syntax is in `parser.rs`).
+//!
+//! # Rules for the driver
+//!
+//! nginx's read handler does, each time it runs: one `recv()` into the free tail of
+//! the command buffer (skipped when the buffer is full), then the parsing and reply of
+//! **one** command. It runs when the socket becomes readable and again right after a
+//! reply has been written completely if unparsed bytes remain. A `recv()` that returns
+//! EOF (or an error) closes the connection at once, silently, **even if complete
+//! commands are still buffered** (§18.18). The driver reproduces this with:
+//!
+//! 1. Send [`greeting`](PreAuth::greeting), then loop on `next_action()`.
+//! 2. `NeedInput`: read at most `free_space()` bytes (waiting as long as needed).
+//!    EOF or error: close silently (nothing is sent, nothing logged but the close).
+//!    Otherwise `receive()` the bytes and call `next_action()` again.
+//! 3. `Reply`: write it completely. Then, if `free_space() > 0`, try **one
+//!    non-blocking read** (e.g. `try_read`, or a read future polled once): EOF or error
+//!    → close silently; bytes → `receive()`; would-block → nothing. Then call
+//!    `next_action()`. (When nothing is buffered this read is what nginx's next read
+//!    event would do anyway; when commands are pipelined it is the `recv()` nginx does
+//!    before each one, which is how a client EOF overtakes buffered commands.)
+//! 4. `ReplyAndClose`: write, then close. `StartTls`: write, run the handshake (within
+//!    the same pre-auth deadline), call `tls_established()`, continue with step 1's
+//!    loop without a new greeting; the machine has already dropped every byte after
+//!    the STARTTLS line.
+//! 5. `Authenticate`: stop reading the client. On success call `take_pipelined()` and
+//!    forward those bytes to the backend after its login. On failure with `Auth-Wait`
+//!    send `auth_failed()`'s line, then continue as after a `Reply` (step 3): buffered
+//!    pipelined commands are processed next. Without `Auth-Wait` send the same line
+//!    and close.
+//!
+//! After every `next_action()` drain [`take_log`](PreAuth::take_log) (info level).
+//! The deadline (`timeout`) is armed once at the greeting and never re-armed by
+//! commands (§4.6); it is not the machine's business.
+//!
+//! # Differences from nginx 1.22.1
+//!
+//! - An IMAP literal length that overflows is an invalid command (nginx 1.29.6).
+//! - CRAM-MD5: a response without `user SP digest` is refused and nothing is stored on
+//!   error (nginx keeps a stale password, so a stale 32-byte one would pass).
+//! - Backend login: one untagged line before the tagged `OK` is tolerated and relayed
+//!   (nginx 1.27.3), see [`ImapBackendLogin`].
+
+mod backend;
+mod parser;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_backend;
+
+pub use backend::ImapBackendLogin;
+
+use std::collections::VecDeque;
+
+use super::sasl::{self, SaslError, SaslStart};
+use super::{Action, AuthMethod, BackendLogin, Credentials, PreAuth};
+use crate::config::{AuthMethods, ImapSettings, Starttls};
+use parser::{Command, CommandBuffer, Parsed, Parser};
+
+const GREETING: &[u8] = b"* OK IMAP4 ready\r\n";
+const OK: &[u8] = b"OK completed\r\n";
+const LITERAL_NEXT: &[u8] = b"+ OK\r\n";
+const PLAIN_NEXT: &[u8] = b"+ \r\n";
+const USERNAME_NEXT: &[u8] = b"+ VXNlcm5hbWU6\r\n";
+const PASSWORD_NEXT: &[u8] = b"+ UGFzc3dvcmQ6\r\n";
+const BYE: &[u8] = b"* BYE\r\n";
+const INVALID: &[u8] = b"BAD invalid command\r\n";
+const INTERNAL_ERROR: &[u8] = b"* BAD internal server error\r\n";
+
+/// Which line the dialogue expects next (nginx's `mail_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expecting {
+    Command,
+    LoginUsername,
+    LoginPassword,
+    PlainResponse,
+    CramMd5Response,
+    ExternalUsername,
+}
+
+/// The three CAPABILITY lines, built once like nginx does at config time (§5.3).
+#[derive(Debug, Clone)]
+struct CapabilityLines {
+    plain: Vec<u8>,
+    starttls: Vec<u8>,
+    starttls_only: Vec<u8>,
+}
+
+impl CapabilityLines {
+    fn new(settings: &ImapSettings) -> Self {
+        let mut base = b"* CAPABILITY".to_vec();
+        for capability in &settings.capabilities {
+            base.push(b' ');
+            base.extend_from_slice(capability.as_bytes());
+        }
+        let mut starttls_only = base.clone();
+        starttls_only.extend_from_slice(b" STARTTLS LOGINDISABLED\r\n");
+
+        let auth = &settings.auth;
+        let mechanisms = [
+            (auth.plain, "AUTH=PLAIN"),
+            (auth.login, "AUTH=LOGIN"),
+            (auth.cram_md5, "AUTH=CRAM-MD5"),
+            (auth.external, "AUTH=EXTERNAL"),
+        ];
+        for (_, name) in mechanisms.iter().filter(|(enabled, _)| *enabled) {
+            base.push(b' ');
+            base.extend_from_slice(name.as_bytes());
+        }
+        let mut starttls = base.clone();
+        starttls.extend_from_slice(b" STARTTLS\r\n");
+        base.extend_from_slice(b"\r\n");
+        CapabilityLines {
+            plain: base,
+            starttls,
+            starttls_only,
+        }
+    }
+}
+
+/// What handling one line produced: nginx's return code plus the reply pieces.
+enum Outcome {
+    /// `text` + (tag if `tagged`) + `out`.
+    Reply {
+        text: Vec<u8>,
+        out: Vec<u8>,
+        tagged: bool,
+    },
+    /// The invalid-command reply; untagged only after a bad AUTHENTICATE LOGIN user.
+    Invalid {
+        tagged: bool,
+    },
+    Authenticate(AuthMethod),
+    StartTls,
+}
+
+impl Outcome {
+    fn tagged(text: &[u8], out: &[u8]) -> Self {
+        Outcome::Reply {
+            text: text.to_vec(),
+            out: out.to_vec(),
+            tagged: true,
+        }
+    }
+
+    fn untagged(out: &[u8]) -> Self {
+        Outcome::Reply {
+            text: Vec::new(),
+            out: out.to_vec(),
+            tagged: false,
+        }
+    }
+
+    const INVALID: Outcome = Outcome::Invalid { tagged: true };
+}
+
+/// The IMAP pre-auth machine; see the module documentation for the driver rules.
+pub struct ImapPreAuth {
+    buffer: CommandBuffer,
+    parser: Parser,
+    expecting: Expecting,
+    capabilities: CapabilityLines,
+    auth: AuthMethods,
+    starttls: Starttls,
+    tls: bool,
+    max_errors: u32,
+    errors: u32,
+    /// Set when the current reply must be followed by a close.
+    quit: bool,
+    server_name: String,
+    /// The CRAM-MD5 salt, made at the first `AUTHENTICATE CRAM-MD5`, then reused.
+    salt: Option<Vec<u8>>,
+    login: Vec<u8>,
+    password: Vec<u8>,
+    logs: VecDeque<String>,
+}
+
+impl std::fmt::Debug for ImapPreAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapPreAuth")
+            .field("expecting", &self.expecting)
+            .field("tls", &self.tls)
+            .field("errors", &self.errors)
+            .field("login", &String::from_utf8_lossy(&self.login))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImapPreAuth {
+    /// `tls`: the connection is already TLS (implicit TLS listener).
+    pub fn new(
+        settings: &ImapSettings,
+        starttls: Starttls,
+        max_errors: u32,
+        server_name: &str,
+        tls: bool,
+    ) -> Self {
+        ImapPreAuth {
+            buffer: CommandBuffer::new(settings.client_buffer),
+            parser: Parser::new(),
+            expecting: Expecting::Command,
+            capabilities: CapabilityLines::new(settings),
+            auth: settings.auth,
+            starttls,
+            tls,
+            max_errors,
+            errors: 0,
+            quit: false,
+            server_name: server_name.to_owned(),
+            salt: None,
+            login: Vec::new(),
+            password: Vec::new(),
+            logs: VecDeque::new(),
+        }
+    }
+
+    fn log(&mut self, message: String) {
+        self.logs.push_back(message);
+    }
+
+    /// `starttls only` and not yet TLS: every login command is refused.
+    fn starttls_only(&self) -> bool {
+        !self.tls && self.starttls == Starttls::Only
+    }
+
+    /// Counts a syntax error; the one that reaches `max_errors` closes.
+    fn count_error(&mut self) {
+        self.errors = self.errors.saturating_add(1);
+        if self.errors >= self.max_errors {
+            self.log("client sent too many invalid commands".into());
+            self.quit = true;
+        }
+    }
+
+    fn handle_line(&mut self) -> Outcome {
+        let args = std::mem::take(&mut self.parser.args);
+        if self.expecting != Expecting::Command {
+            let response = args.first().map(Vec::as_slice).unwrap_or_default();
+            return self.handle_response(response);
+        }
+        match self.parser.command {
+            Command::Login => self.login_command(&args),
+            Command::Authenticate => self.authenticate(&args),
+            Command::Capability => {
+                let line = match (self.tls, self.starttls) {
+                    (false, Starttls::On) => &self.capabilities.starttls,
+                    (false, Starttls::Only) => &self.capabilities.starttls_only,
+                    _ => &self.capabilities.plain,
+                };
+                Outcome::tagged(line, OK)
+            }
+            Command::Logout => {
+                self.quit = true;
+                Outcome::tagged(BYE, OK)
+            }
+            Command::Noop => Outcome::tagged(b"", OK),
+            Command::Starttls if !self.tls && self.starttls != Starttls::Off => {
+                self.buffer.reset();
+                Outcome::StartTls
+            }
+            Command::Starttls | Command::None => Outcome::INVALID,
+        }
+    }
+
+    fn login_command(&mut self, args: &[Vec<u8>]) -> Outcome {
+        match args {
+            [login, password] if !login.is_empty() && !self.starttls_only() => {
+                self.login = login.clone();
+                self.password = password.clone();
+                Outcome::Authenticate(AuthMethod::Plain)
+            }
+            _ => Outcome::INVALID,
+        }
+    }
+
+    fn authenticate(&mut self, args: &[Vec<u8>]) -> Outcome {
+        if self.starttls_only() {
+            return Outcome::INVALID;
+        }
+        match sasl::select_mechanism(args) {
+            None => Outcome::INVALID,
+            Some(SaslStart::LoginPrompt) => {
+                self.expecting = Expecting::LoginUsername;
+                Outcome::untagged(USERNAME_NEXT)
+            }
+            Some(SaslStart::LoginUsername(response)) => match sasl::decode_login(response) {
+                Ok(login) => {
+                    self.login = login;
+                    self.expecting = Expecting::LoginPassword;
+                    Outcome::untagged(PASSWORD_NEXT)
+                }
+                Err(error) => self.sasl_error(error, true),
+            },
+            Some(SaslStart::PlainPrompt) => {
+                self.expecting = Expecting::PlainResponse;
+                Outcome::untagged(PLAIN_NEXT)
+            }
+            Some(SaslStart::PlainResponse(response)) => self.plain_response(response),
+            Some(SaslStart::CramMd5) if self.auth.cram_md5 => {
+                let server_name = &self.server_name;
+                let salt = self
+                    .salt
+                    .get_or_insert_with(|| sasl::make_salt(server_name));
+                let challenge = sasl::cram_md5_challenge(b"+ ", salt);
+                self.expecting = Expecting::CramMd5Response;
+                Outcome::untagged(&challenge)
+            }
+            Some(SaslStart::ExternalPrompt) if self.auth.external => {
+                self.expecting = Expecting::ExternalUsername;
+                Outcome::untagged(USERNAME_NEXT)
+            }
+            Some(SaslStart::CramMd5 | SaslStart::ExternalPrompt) => Outcome::INVALID,
+            Some(SaslStart::ExternalResponse(response)) => self.external_response(response),
+        }
+    }
+
+    /// A line sent in answer to an AUTHENTICATE challenge (only its first word counts).
+    fn handle_response(&mut self, response: &[u8]) -> Outcome {
+        match self.expecting {
+            Expecting::Command => Outcome::INVALID,
+            Expecting::LoginUsername => match sasl::decode_login(response) {
+                Ok(login) => {
+                    self.login = login;
+                    self.expecting = Expecting::LoginPassword;
+                    Outcome::untagged(PASSWORD_NEXT)
+                }
+                // nginx quirk: `BAD invalid command` with neither tag nor `* `.
+                Err(error) => self.sasl_error(error, false),
+            },
+            Expecting::LoginPassword => match sasl::decode_login(response) {
+                Ok(password) => {
+                    self.password = password;
+                    Outcome::Authenticate(AuthMethod::Plain)
+                }
+                Err(error) => self.sasl_error(error, true),
+            },
+            Expecting::PlainResponse => self.plain_response(response),
+            Expecting::CramMd5Response => match sasl::decode_cram_md5(response) {
+                Ok(decoded) => {
+                    self.login = decoded.login;
+                    self.password = decoded.secret;
+                    Outcome::Authenticate(AuthMethod::CramMd5)
+                }
+                Err(error) => self.sasl_error(error, true),
+            },
+            Expecting::ExternalUsername => self.external_response(response),
+        }
+    }
+
+    fn plain_response(&mut self, response: &[u8]) -> Outcome {
+        match sasl::decode_plain(response) {
+            Ok(decoded) => {
+                self.login = decoded.login;
+                self.password = decoded.secret;
+                Outcome::Authenticate(AuthMethod::Plain)
+            }
+            Err(error) => self.sasl_error(error, true),
+        }
+    }
+
+    /// EXTERNAL sets the login only; the password stays what it was (as in nginx).
+    fn external_response(&mut self, response: &[u8]) -> Outcome {
+        match sasl::decode_external(response) {
+            Ok(login) => {
+                self.login = login;
+                Outcome::Authenticate(AuthMethod::External)
+            }
+            Err(error) => self.sasl_error(error, true),
+        }
+    }
+
+    fn sasl_error(&mut self, error: SaslError, tagged: bool) -> Outcome {
+        self.log(error.log_message());
+        Outcome::Invalid { tagged }
+    }
+
+    /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
+    fn finish(&mut self, outcome: Outcome) -> Action {
+        let start_tls = matches!(outcome, Outcome::StartTls);
+        let (text, out, tagged) = match outcome {
+            Outcome::Authenticate(method) => return self.start_authentication(method),
+            Outcome::Invalid { tagged } => {
+                self.parser.reset_line();
+                self.expecting = Expecting::Command;
+                (Vec::new(), INVALID.to_vec(), tagged)
+            }
+            Outcome::StartTls => (Vec::new(), OK.to_vec(), true),
+            Outcome::Reply { text, out, tagged } => (text, out, tagged),
+        };
+        let mut line = text;
+        if tagged {
+            line.extend_from_slice(self.parser.tag(&self.buffer));
+        }
+        line.extend_from_slice(&out);
+
+        self.parser.args.clear();
+        if self.parser.at_line_start() {
+            self.buffer.reset_if_consumed();
+            self.parser.forget_tag();
+        } else {
+            // Within AUTHENTICATE: keep the tag, the next line is a bare response.
+            self.parser.expect_response_at(self.buffer.pos);
+        }
+
+        if self.quit {
+            Action::ReplyAndClose(line)
+        } else if start_tls {
+            Action::StartTls(line)
+        } else {
+            Action::Reply(line)
+        }
+    }
+
+    fn start_authentication(&mut self, method: AuthMethod) -> Action {
+        self.parser.args.clear();
+        self.buffer.reset_if_consumed();
+        self.parser.reset_line();
+        Action::Authenticate(Credentials {
+            method,
+            login: self.login.clone(),
+            password: self.password.clone(),
+            salt: self.salt.clone(),
+            smtp: None,
+        })
+    }
+}
+
+impl PreAuth for ImapPreAuth {
+    fn greeting(&mut self) -> Vec<u8> {
+        GREETING.to_vec()
+    }
+
+    fn free_space(&self) -> usize {
+        self.buffer.free_space()
+    }
+
+    fn receive(&mut self, data: &[u8]) {
+        let take = data.len().min(self.buffer.free_space());
+        let last = self.buffer.last;
+        self.buffer.data[last..last + take].copy_from_slice(&data[..take]);
+        self.buffer.last += take;
+    }
+
+    fn next_action(&mut self) -> Action {
+        let outcome = match self.parser.parse(&mut self.buffer) {
+            Parsed::Again if !self.buffer.is_full() => return Action::NeedInput,
+            Parsed::Again => {
+                let command = super::redacted_command(&self.buffer.data[..self.buffer.last]);
+                self.log(format!("client sent too long command {command}"));
+                self.quit = true;
+                Outcome::INVALID
+            }
+            Parsed::Invalid { close } => {
+                self.quit |= close;
+                self.count_error();
+                Outcome::INVALID
+            }
+            // Mid-command: no bookkeeping, the literal follows.
+            Parsed::Literal => return Action::Reply(LITERAL_NEXT.to_vec()),
+            Parsed::Command => self.handle_line(),
+        };
+        self.finish(outcome)
+    }
+
+    fn tls_established(&mut self) {
+        self.tls = true;
+        self.expecting = Expecting::Command;
+    }
+
+    fn auth_failed(&mut self, message: &[u8], _smtp_error_code: Option<&[u8]>) -> Vec<u8> {
+        self.expecting = Expecting::Command;
+        let mut line = self.parser.tag(&self.buffer).to_vec();
+        line.extend_from_slice(b"NO ");
+        line.extend_from_slice(message);
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+
+    fn internal_error(&self) -> &'static [u8] {
+        INTERNAL_ERROR
+    }
+
+    /// Only for a successful login: the machine is done with these bytes.
+    fn take_pipelined(&mut self) -> Vec<u8> {
+        let pipelined = self.buffer.data[self.buffer.pos..self.buffer.last].to_vec();
+        self.buffer.reset();
+        pipelined
+    }
+
+    fn take_log(&mut self) -> Option<String> {
+        self.logs.pop_front()
+    }
+
+    fn login(&self) -> &[u8] {
+        &self.login
+    }
+
+    fn backend_login(
+        &self,
+        login: &[u8],
+        password: &[u8],
+        buffer_size: usize,
+    ) -> Box<dyn BackendLogin> {
+        let tag = self.parser.tag(&self.buffer).to_vec();
+        Box::new(ImapBackendLogin::new(tag, login, password, buffer_size))
+    }
+}

@@ -1,0 +1,125 @@
+//! Why an auth_http exchange failed, worded as nginx logs it.
+//!
+//! Every variant ends the session with the protocol's internal error line (reference
+//! §4.7); the only choice left to the caller is how to log it. `Display` gives nginx's
+//! message without the `while in http auth state, client: ...` context, which the
+//! session's logger appends (see [`LOG_ACTION`]).
+
+use std::io;
+
+use crate::config::LogLevel;
+
+/// The `while ...` action nginx prints for every message of this phase.
+pub const LOG_ACTION: &str = "in http auth state";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// nginx: `connect() to 127.0.0.1:9000 failed (111: Connection refused)`.
+    #[error("connect() to {peer} failed ({})", os_error(.source))]
+    Connect { peer: String, source: io::Error },
+    #[error("send() failed ({})", os_error(.source))]
+    Send { peer: String, source: io::Error },
+    #[error("recv() failed ({})", os_error(.source))]
+    Recv { peer: String, source: io::Error },
+    /// `auth_http_timeout` expired: it runs from the start of the connect until the
+    /// blank line of the response.
+    #[error("auth http server {peer} timed out (110: Connection timed out)")]
+    TimedOut { peer: String },
+    /// The auth server closed before the blank line. nginx logs nothing for this.
+    #[error("auth http server {peer} closed the connection before the end of the response")]
+    Closed { peer: String },
+    /// The response head did not fit in nginx's 1024-byte buffer. nginx logs nothing.
+    #[error("auth http server {peer} sent a response header longer than 1024 bytes")]
+    TooLong { peer: String },
+    /// A CR not followed by LF in the status line.
+    #[error("auth http server {peer} sent invalid response")]
+    InvalidResponse { peer: String },
+    #[error("auth http server {peer} sent invalid header in response")]
+    InvalidHeader { peer: String },
+    #[error("auth http server {peer} did not send server or port")]
+    NoServerOrPort { peer: String },
+    #[error("auth http server {peer} did not send password")]
+    NoPassword { peer: String },
+    #[error("auth http server {peer} sent invalid server address:\"{addr}\"")]
+    InvalidAddress { peer: String, addr: String },
+    #[error("auth http server {peer} sent invalid server port:\"{port}\"")]
+    InvalidPort { peer: String, port: String },
+    /// The host name in `Auth-Server` (our extension) did not resolve.
+    #[error("\"{name}\" could not be resolved ({detail})")]
+    Resolve { name: String, detail: String },
+}
+
+/// Who is to blame for an [`AuthError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorOrigin {
+    /// The auth server was unreachable, slow, or answered something unusable.
+    AuthServer,
+    /// Our own side (name resolution of a backend the auth server named).
+    Internal,
+}
+
+impl AuthError {
+    pub fn origin(&self) -> ErrorOrigin {
+        match self {
+            AuthError::Resolve { .. } => ErrorOrigin::Internal,
+            _ => ErrorOrigin::AuthServer,
+        }
+    }
+
+    /// The level nginx logs this at; `None` where nginx stays silent (the peer closed,
+    /// or the response head overflowed the buffer), so a drop-in logs it at most at
+    /// debug level.
+    pub fn nginx_level(&self) -> Option<LogLevel> {
+        match self {
+            AuthError::Closed { .. } | AuthError::TooLong { .. } => None,
+            _ => Some(LogLevel::Error),
+        }
+    }
+}
+
+/// nginx's `(errno: strerror)` form of an OS error.
+fn os_error(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            // std formats OS errors as "<strerror> (os error N)"; keep the strerror part.
+            let text = e.to_string();
+            let text = text
+                .strip_suffix(&format!(" (os error {code})"))
+                .unwrap_or(&text);
+            format!("{code}: {text}")
+        }
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_refused_reads_like_nginx() {
+        let e = AuthError::Connect {
+            peer: "127.0.0.1:9000".into(),
+            source: io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        };
+        assert_eq!(
+            e.to_string(),
+            "connect() to 127.0.0.1:9000 failed (111: Connection refused)"
+        );
+        assert_eq!(e.origin(), ErrorOrigin::AuthServer);
+    }
+
+    #[test]
+    fn nginx_silent_errors_have_no_level() {
+        let e = AuthError::Closed { peer: "x".into() };
+        assert_eq!(e.nginx_level(), None);
+        let e = AuthError::TimedOut {
+            peer: "127.0.0.1:9000".into(),
+        };
+        assert_eq!(e.nginx_level(), Some(LogLevel::Error));
+        assert_eq!(
+            e.to_string(),
+            "auth http server 127.0.0.1:9000 timed out (110: Connection timed out)"
+        );
+    }
+}
