@@ -16,6 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND="bash benches/run.sh $*"
 QUICK=0 TLS13=0 WANT_MAILPROXY=1 WRITE_DOC=1
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for arg in "$@"; do
     case $arg in
         --quick) QUICK=1 ;;
@@ -234,7 +235,7 @@ SECTION=$WORK/section.md
     echo "## Latest run"
     echo
     echo "- command: \`$COMMAND\` ($( (( QUICK )) && echo "quick: ${WINDOW} s windows, 1 round" || echo "full: ${WINDOW} s windows, ${ROUNDS} rounds, medians")), $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "- machine: $(nproc) cores ($cpu_model), $mem_total, Linux $(uname -r)"
+    echo "- machine: $(nproc) cores ($cpu_model), $mem_total, Linux $(uname -r); load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- nginx $nginx_version ($nginx_openssl) + libnginx-mod-mail; mailproxy commit $commit"
     echo "- $(openssl version); $(rustc -V)"
     echo "- TLS: self-signed ECDSA P-256 certificate, $tls; full handshake on every connection"
