@@ -171,7 +171,7 @@ pub static TABLE: &[Spec] = &[
     d("proxy_buffer", MAIL_SERVER, ONE, Size),
     d("proxy_timeout", MAIL_SERVER, ONE, Msec),
     d("proxy_pass_error_message", MAIL_SERVER, ONE, Flag),
-    d("proxy_protocol", MAIL_SERVER, ONE, Flag),
+    d("proxy_protocol", MAIL_SERVER, ONE, Custom),
     d("proxy_smtp_auth", MAIL_SERVER, ONE, Flag),
     d("xclient", MAIL_SERVER, ONE, Flag),
     // ngx_mail_imap_module
@@ -213,7 +213,7 @@ pub static TABLE: &[Spec] = &[
     d("ssl_crl", MAIL_SERVER, ONE, Str),
     d("ssl_conf_command", MAIL_SERVER, TWO, List),
     // ngx_mail_realip_module
-    d("set_real_ip_from", MAIL_SERVER, ONE, List).with(Status::Warn),
+    d("set_real_ip_from", MAIL_SERVER, ONE, Custom),
 ];
 
 /// Directive names that nginx's http and stream modules define. Used outside their

@@ -30,6 +30,8 @@ impl Builder {
             "ssl" => self.ssl(d, ctx),
             "starttls" => self.starttls(d, ctx),
             "ssl_session_cache" => self.session_cache(d, ctx),
+            "set_real_ip_from" => self.set_real_ip_from(d, ctx),
+            "proxy_protocol" => self.proxy_protocol(d, ctx),
             "resolver" => self.once(d, ctx, Val::List(vec![d.args.clone()])),
             "user" => self.once(d, ctx, Val::List(vec![d.args.clone()])),
             "worker_processes" => self.worker_processes(d, ctx),

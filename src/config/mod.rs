@@ -12,6 +12,7 @@ pub mod lexer;
 pub mod merge;
 mod model;
 pub mod parser;
+mod proxy_protocol;
 pub mod url;
 pub mod values;
 

@@ -113,6 +113,25 @@ pub struct Server {
     pub starttls: Starttls,
     /// Present when any listen has `ssl`, `ssl on` is set, or `starttls` is on/only.
     pub tls: Option<TlsSettings>,
+    /// `set_real_ip_from`: PROXY protocol senders trusted to name the client.
+    pub set_real_ip_from: Vec<TrustedSender>,
+}
+
+/// One `set_real_ip_from` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedSender {
+    /// A network; `addr` has its host bits cleared.
+    Network { addr: std::net::IpAddr, bits: u8 },
+    /// `unix:`: connections on unix-socket listeners.
+    Unix,
+}
+
+/// The PROXY protocol header sent to the backend (`proxy_protocol on|v2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocolVersion {
+    V1,
+    /// Newer nginx's binary form; an extension to 1.22.1.
+    V2,
 }
 
 /// One `listen` directive.
@@ -184,7 +203,7 @@ pub struct ProxySettings {
     /// Idle timeout of the relay phase.
     pub timeout: Duration,
     /// Send a PROXY protocol header to the backend.
-    pub proxy_protocol: bool,
+    pub proxy_protocol: Option<ProxyProtocolVersion>,
     pub smtp_auth: bool,
     pub xclient: bool,
 }

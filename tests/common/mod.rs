@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod pop3;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
