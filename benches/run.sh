@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Measures mailproxy and nginx 1.22.1's mail module side by side on this machine, with the same
+# nginx.conf, auth_http server, IMAP backend and TLS certificate, and prints (and writes into
+# docs/performance.md) a table of mailproxy/nginx ratios. See docs/performance.md.
+#
+#   bash benches/run.sh [--quick] [--tls13] [--nginx-only] [--no-doc]
+#
+#   --quick       short run (< 2 min): 4 s windows, one round, idle tests at 1,000 and 5,000
+#   --tls13       add `ssl_protocols TLSv1.2 TLSv1.3;` (nginx 1.22.1's mail default is TLS 1.2 only)
+#   --nginx-only  skip mailproxy (harness check)
+#   --no-doc      print the table only, leave docs/performance.md alone
+#
+# Loopback only; every process started here is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+COMMAND="bash benches/run.sh${*:+ $*}"
+QUICK=0 TLS13=0 WANT_MAILPROXY=1 WRITE_DOC=1
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for arg in "$@"; do
+    case $arg in
+        --quick) QUICK=1 ;;
+        --tls13) TLS13=1 ;;
+        --nginx-only) WANT_MAILPROXY=0 ;;
+        --no-doc) WRITE_DOC=0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+done
+if (( QUICK )); then
+    WINDOW=4 ROUNDS=1 IDLE_SIZES="1000 5000"
+else
+    WINDOW=15 ROUNDS=2 IDLE_SIZES="1000 5000 9000"
+fi
+CONCURRENCIES="1 200"
+RELAY_CONNS=8
+MESSAGE_SIZE=10485760
+
+log() { printf '[run.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# ---------------------------------------------------------------- processes and cleanup
+WORK=$(mktemp -d /tmp/mailproxy-bench.XXXXXX)
+declare -A PID=()
+cleanup() {
+    local name
+    for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null || true; done
+    for name in "${!PID[@]}"; do wait "${PID[$name]}" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# ---------------------------------------------------------------- build
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+cd "$ROOT"
+HAVE_MAILPROXY=$WANT_MAILPROXY
+MAILPROXY_NOTE=""
+if (( WANT_MAILPROXY )) && ! cargo build --release -p mailproxy -p mailproxy-bench; then
+    HAVE_MAILPROXY=0
+    MAILPROXY_NOTE="mailproxy did not build; nginx measured alone."
+fi
+if (( ! HAVE_MAILPROXY )); then
+    cargo build --release -p mailproxy-bench
+fi
+# Copies, so that another build into a shared target dir cannot swap binaries mid-run.
+mkdir -p "$WORK/bin"
+cp "$CARGO_TARGET_DIR/release/mailproxy-bench" "$WORK/bin/"
+if (( HAVE_MAILPROXY )); then cp "$CARGO_TARGET_DIR/release/mailproxy" "$WORK/bin/"; fi
+BENCH=$WORK/bin/mailproxy-bench
+
+# ---------------------------------------------------------------- ports, certificate, config
+# Ports below the kernel's ephemeral range, so no outgoing connection can be holding one.
+port_free() { [[ -z $(ss -Htan "( sport = :$1 )" 2>/dev/null) ]]; }
+listening() { [[ -n $(ss -Hltn "( sport = :$1 )" 2>/dev/null) ]]; }
+EPHEMERAL_START=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    BASE=$(( 20000 + (RANDOM % ((EPHEMERAL_START - 20010) / 10)) * 10 ))
+    if port_free "$BASE" && port_free $((BASE + 1)) && port_free $((BASE + 2)) \
+        && port_free $((BASE + 3)); then
+        break
+    fi
+done
+BACKEND_PORT=$BASE AUTH_PORT=$((BASE + 1))
+declare -A PORT=([nginx]=$((BASE + 2)) [mailproxy]=$((BASE + 3)))
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+
+# One template for both proxies; only the port and the pid/log paths differ.
+write_config() { # NAME
+    local name=$1 user_line="" tls_line=""
+    [[ $(id -u) == 0 ]] && user_line="user root;"
+    (( TLS13 )) && tls_line="ssl_protocols TLSv1.2 TLSv1.3;"
+    cat > "$WORK/$name.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_mail_module.so;
+$user_line
+daemon off;
+master_process on;
+worker_processes auto;
+worker_rlimit_nofile 20000;
+pid $WORK/$name.pid;
+error_log $WORK/$name-error.log error;
+events { worker_connections 20000; }
+mail {
+    auth_http 127.0.0.1:$AUTH_PORT/auth;
+    server {
+        listen 127.0.0.1:${PORT[$name]} ssl;
+        protocol imap;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        $tls_line
+    }
+}
+EOF
+}
+
+wait_listening() { # PORT PROCESS-NAME
+    local _
+    for _ in $(seq 100); do
+        if listening "$1"; then return 0; fi
+        if ! kill -0 "${PID[$2]}" 2>/dev/null; then return 1; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+start() { # NAME: backend, auth, nginx or mailproxy
+    local name=$1
+    case $name in
+        backend) "$BENCH" backend --port "$BACKEND_PORT" --message-size "$MESSAGE_SIZE" & ;;
+        auth) "$BENCH" auth --port "$AUTH_PORT" --backend "127.0.0.1:$BACKEND_PORT" & ;;
+        nginx) nginx -c "$WORK/nginx.conf" -p "$WORK/" -e "$WORK/nginx-error.log" & ;;
+        mailproxy) "$WORK/bin/mailproxy" -c "$WORK/mailproxy.conf" & ;;
+    esac
+    PID[$name]=$!
+    local port=${PORT[$name]:-}
+    [[ $name == backend ]] && port=$BACKEND_PORT
+    [[ $name == auth ]] && port=$AUTH_PORT
+    if ! wait_listening "$port" "$name"; then
+        log "$name did not start listening on $port"
+        tail -5 "$WORK/$name-error.log" 2>/dev/null >&2 || true
+        stop "$name"
+        return 1
+    fi
+}
+
+stop() { # NAME
+    local pid=${PID[$1]:-}
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    unset "PID[$1]"
+    local port=${PORT[$1]:-} _
+    [[ -n $port ]] || return 0
+    for _ in $(seq 100); do listening "$port" || return 0; sleep 0.05; done
+    log "$1: port $port still listening after stop"
+}
+
+# ---------------------------------------------------------------- measurements
+RESULTS=$WORK/results.txt
+: > "$RESULTS"
+PROXIES=(nginx)
+(( HAVE_MAILPROXY )) && PROXIES+=(mailproxy)
+
+measure() { # PROXY BENCH-ARGS...
+    local name=$1; shift
+    if [[ -z ${PID[$name]:-} ]]; then
+        log "$name is not running: '$*' skipped"
+        return 0
+    fi
+    log "$name: $*"
+    if ! "$BENCH" "$@" --port "${PORT[$name]}" --pid "${PID[$name]}" --label "$name" \
+        | tee -a "$RESULTS"; then
+        log "$name: measurement '$*' failed"
+    fi
+}
+
+order_for_round() { # ROUND: alternate who goes first, so drift does not favour one proxy
+    if (( $1 % 2 == 1 )); then echo "${PROXIES[@]}"; else printf '%s\n' "${PROXIES[@]}" | tac | xargs; fi
+}
+
+start_proxies() { # NAMES...: starts each; drops mailproxy from the run if it cannot start
+    local name
+    for name in "$@"; do
+        if ! start "$name"; then
+            if [[ $name == mailproxy ]]; then
+                MAILPROXY_NOTE="mailproxy did not start; nginx measured alone."
+                PROXIES=(nginx)
+            else
+                log "nginx did not start: its measurements are skipped"
+            fi
+        fi
+    done
+}
+
+for name in nginx mailproxy; do write_config "$name"; done
+start backend
+start auth
+
+for round in $(seq "$ROUNDS"); do
+    read -ra order <<< "$(order_for_round "$round")"
+    start_proxies "${order[@]}"
+    read -ra order <<< "$(order_for_round "$round")"
+    for c in $CONCURRENCIES; do
+        for name in "${order[@]}"; do
+            measure "$name" logins --concurrency "$c" --duration "$WINDOW" --warmup 1
+        done
+    done
+    for name in "${order[@]}"; do
+        measure "$name" relay --conns "$RELAY_CONNS" --duration "$WINDOW" --warmup 1
+    done
+    for name in "${order[@]}"; do stop "$name"; done
+done
+
+# Memory: every size against a freshly started proxy, so earlier sessions leave no trace.
+for n in $IDLE_SIZES; do
+    read -ra order <<< "$(order_for_round 1)"
+    for name in "${order[@]}"; do
+        start_proxies "$name"
+        measure "$name" idle --conns "$n" --parallel 64 --settle 1
+        stop "$name"
+    done
+done
+
+# ---------------------------------------------------------------- report
+TABLE=$("$BENCH" report --results "$RESULTS")
+echo
+echo "$TABLE"
+[[ -n $MAILPROXY_NOTE ]] && echo && echo "$MAILPROXY_NOTE"
+
+(( WRITE_DOC )) || exit 0
+DOC=$ROOT/docs/performance.md
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+mem_total=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+nginx_version=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+nginx_openssl=$(nginx -V 2>&1 | grep -o 'built with OpenSSL.*' || true)
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+tls=$([[ $TLS13 == 1 ]] && echo "TLS 1.2 + 1.3 (ssl_protocols set)" || echo "nginx 1.22.1 mail default: TLS 1.2 only")
+SECTION=$WORK/section.md
+{
+    echo "<!-- bench:begin (written by benches/run.sh; edits inside are overwritten) -->"
+    echo "## Latest run"
+    echo
+    echo "- command: \`$COMMAND\` ($( (( QUICK )) && echo "quick: ${WINDOW} s windows, 1 round" || echo "full: ${WINDOW} s windows, ${ROUNDS} rounds, medians")), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- machine: $(nproc) cores ($cpu_model), $mem_total, Linux $(uname -r); load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- $nginx_version ($nginx_openssl) + libnginx-mod-mail; mailproxy commit $commit"
+    echo "- $(openssl version); $(rustc -V)"
+    echo "- TLS: self-signed ECDSA P-256 certificate, $tls; full handshake on every connection"
+    [[ -n $MAILPROXY_NOTE ]] && echo "- **$MAILPROXY_NOTE**"
+    echo
+    echo "$TABLE"
+    echo
+    echo "<details><summary>raw results</summary>"
+    echo
+    echo '```'
+    cat "$RESULTS"
+    echo '```'
+    echo "</details>"
+    echo "<!-- bench:end -->"
+} > "$SECTION"
+mkdir -p "$(dirname "$DOC")"
+if [[ -f $DOC ]] && grep -q '<!-- bench:begin' "$DOC"; then
+    awk -v section="$SECTION" '
+        /<!-- bench:begin/ { while ((getline line < section) > 0) print line; skip = 1; next }
+        /<!-- bench:end -->/ { skip = 0; next }
+        !skip { print }' "$DOC" > "$WORK/doc.md"
+    cp "$WORK/doc.md" "$DOC"
+else
+    { echo "# Performance: mailproxy vs nginx"; echo; cat "$SECTION"; } > "$DOC"
+fi
+log "wrote $DOC"
