@@ -126,6 +126,9 @@ impl Pipe {
                 }
                 Poll::Ready(Err(e)) => return Progress::ReadError(e),
                 Poll::Pending => {
+                    // Readiness was stale (or only TLS records without data came):
+                    // nothing to hold on to while waiting.
+                    self.buf = None;
                     if read || wrote {
                         return Progress::Moved { read, wrote };
                     }
@@ -253,6 +256,52 @@ mod tests {
         assert!(got == body);
         drop(writer.await.unwrap());
         assert!(matches!(task.await.unwrap(), RelayEnd::BackendClosed));
+    }
+
+    /// Says "readable" but has nothing to read: stale readiness, as after pre-auth.
+    struct StaleReady;
+
+    impl AsyncRead for StaleReady {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for StaleReady {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl ReadReady for StaleReady {}
+
+    #[test]
+    fn an_idle_direction_holds_no_buffer() {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut pipe = Pipe::new();
+        let progress = pipe.poll_copy(&mut cx, &mut StaleReady, &mut StaleReady);
+        assert!(matches!(
+            progress,
+            Progress::Pending {
+                read: false,
+                wrote: false
+            }
+        ));
+        assert!(pipe.buf.is_none(), "16 KiB kept by an idle session");
     }
 
     #[tokio::test(start_paused = true)]
