@@ -116,6 +116,8 @@ pub struct Builder {
     /// The main file, and the directory relative paths are resolved against.
     pub file: PathBuf,
     pub conf_dir: PathBuf,
+    /// nginx's `-p`: `pid` and `error_log` paths are relative to it (§19.16).
+    pub prefix: PathBuf,
     pub main: Scope,
     pub events: Option<Scope>,
     pub mail: Option<Scope>,
@@ -141,6 +143,7 @@ pub fn build(
     parsed: Parsed,
     file: &Path,
     conf_dir: &Path,
+    prefix: &Path,
 ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
     let start = Location {
         file: file.to_path_buf(),
@@ -149,6 +152,7 @@ pub fn build(
     let mut b = Builder {
         file: file.to_path_buf(),
         conf_dir: conf_dir.to_path_buf(),
+        prefix: prefix.to_path_buf(),
         main: Scope::new(start),
         events: None,
         mail: None,

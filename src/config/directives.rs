@@ -131,7 +131,7 @@ pub static TABLE: &[Spec] = &[
     d("env", MAIN, ONE, List).with(Status::Silent),
     d("worker_rlimit_nofile", MAIN, ONE, Number),
     d("worker_rlimit_core", MAIN, ONE, Str).with(Status::Silent),
-    d("worker_shutdown_timeout", MAIN, ONE, Msec).with(Status::Warn),
+    d("worker_shutdown_timeout", MAIN, ONE, Msec),
     d("worker_priority", MAIN, ONE, Str).with(Status::Silent),
     d("worker_cpu_affinity", MAIN, ONE_MORE, List).with(Status::Silent),
     d("working_directory", MAIN, ONE, Str).with(Status::Silent),
