@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::parser::os_error;
 use crate::config::{self, Config, Listen, LoadOptions, LogLevel, LogSink, WorkerProcesses};
 use crate::log;
 use crate::net::listener::{bind_all, BoundListener};
@@ -42,7 +43,7 @@ pub fn start(path: PathBuf, load: LoadOptions) -> Result<(), StartError> {
             LogSink::File(p) => StartError(format!(
                 "open() \"{}\" failed ({})",
                 p.display(),
-                config::parser::os_error(&e)
+                os_error(&e)
             )),
             _ => StartError(format!("cannot open the error log ({e})")),
         })?;
@@ -51,12 +52,17 @@ pub fn start(path: PathBuf, load: LoadOptions) -> Result<(), StartError> {
     let bound = bind_all(&listens_of(&generation.config)).map_err(|e| StartError(e.to_string()))?;
     let config = &generation.config;
     if config.daemon {
-        daemonize().map_err(|e| StartError(format!("daemon() failed ({e})")))?;
+        daemonize().map_err(|e| StartError(format!("daemon() failed ({})", os_error(&e))))?;
     }
     let pid = config.pid.clone();
     if let Some(pid) = &pid {
-        write_pid(pid)
-            .map_err(|e| StartError(format!("open() \"{}\" failed ({e})", pid.display())))?;
+        write_pid(pid).map_err(|e| {
+            StartError(format!(
+                "open() \"{}\" failed ({})",
+                pid.display(),
+                os_error(&e)
+            ))
+        })?;
     }
     if let Some(limit) = config.worker_rlimit_nofile {
         raise_nofile(limit);
@@ -118,7 +124,7 @@ fn raise_nofile(limit: u64) {
             LogLevel::Alert,
             &format!(
                 "setrlimit(RLIMIT_NOFILE, {limit}) failed ({})",
-                config::parser::os_error(&e)
+                os_error(&e)
             ),
         );
     }
@@ -211,19 +217,19 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
         if libc::setgid(gid) == -1 {
             return Err(format!(
                 "setgid({gid}) failed ({})",
-                io::Error::last_os_error()
+                os_error(&io::Error::last_os_error())
             ));
         }
         if libc::initgroups(cuser.as_ptr(), gid) == -1 {
             return Err(format!(
                 "initgroups({user}, {gid}) failed ({})",
-                io::Error::last_os_error()
+                os_error(&io::Error::last_os_error())
             ));
         }
         if libc::setuid(uid) == -1 {
             return Err(format!(
                 "setuid({uid}) failed ({})",
-                io::Error::last_os_error()
+                os_error(&io::Error::last_os_error())
             ));
         }
     }
@@ -237,8 +243,13 @@ pub fn signal_running(config_path: &Path, load: &LoadOptions, name: &str) -> Res
         .config
         .pid
         .ok_or_else(|| "no \"pid\" file is configured".to_string())?;
-    let text = std::fs::read_to_string(&pid_path)
-        .map_err(|e| format!("open() \"{}\" failed ({e})", pid_path.display()))?;
+    let text = std::fs::read_to_string(&pid_path).map_err(|e| {
+        format!(
+            "open() \"{}\" failed ({})",
+            pid_path.display(),
+            os_error(&e)
+        )
+    })?;
     let pid: libc::pid_t = text.trim().parse().map_err(|_| {
         format!(
             "invalid PID number \"{}\" in \"{}\"",
@@ -256,7 +267,7 @@ pub fn signal_running(config_path: &Path, load: &LoadOptions, name: &str) -> Res
     if unsafe { libc::kill(pid, sig) } == -1 {
         return Err(format!(
             "kill({pid}, {sig}) failed ({})",
-            io::Error::last_os_error()
+            os_error(&io::Error::last_os_error())
         ));
     }
     Ok(())

@@ -20,6 +20,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::{listens_of, prepare_servers, Generation, StartError};
+use crate::config::parser::os_error;
 use crate::config::{self, LoadOptions, LogLevel, LogSink, LogTarget};
 use crate::log;
 use crate::net::listener::{self, BoundListener, Routes};
@@ -112,7 +113,8 @@ pub async fn serve(
     for b in bound {
         instance.spawn_listener(b.routes, b.socket)?;
     }
-    let mut signals = Signals::new().map_err(|e| StartError(format!("signal() failed ({e})")))?;
+    let mut signals =
+        Signals::new().map_err(|e| StartError(format!("signal() failed ({})", os_error(&e))))?;
     loop {
         match signals.next().await {
             Event::Reload => instance.reload(),
@@ -138,7 +140,7 @@ impl Instance {
     ) -> Result<(), StartError> {
         let addr = routes.addr;
         let socket = TcpListener::from_std(socket)
-            .map_err(|e| StartError(format!("listen() to {addr} failed ({e})")))?;
+            .map_err(|e| StartError(format!("listen() to {addr} failed ({})", os_error(&e))))?;
         let assignment = Arc::new(Assignment {
             routes,
             servers: self.generation.servers.clone(),
@@ -266,7 +268,10 @@ async fn accept_loop(
         let (stream, peer) = match socket.accept().await {
             Ok(pair) => pair,
             Err(e) => {
-                log::write(LogLevel::Alert, &format!("accept() failed ({e})"));
+                log::write(
+                    LogLevel::Alert,
+                    &format!("accept() failed ({})", os_error(&e)),
+                );
                 // EMFILE and friends: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
