@@ -82,6 +82,12 @@ pub fn parse(text: &[u8], path: &Path, prefix: &Path) -> Parsed {
 /// names them `command line` in messages. Blocks are refused, as by nginx.
 pub fn prepend_globals(parsed: &mut Parsed, globals: &[u8], conf_dir: &Path) {
     let mut params = parse(globals, Path::new(COMMAND_LINE), conf_dir);
+    if let Some(e) = params.error.as_mut() {
+        // nginx's tokenizer words the end of a -g string differently from a file's.
+        if e.message.starts_with("unexpected end of file") {
+            e.message = "unexpected end of parameter, expecting \";\"".into();
+        }
+    }
     if let Some(d) = params.root.directives.iter().find(|d| d.block.is_some()) {
         let msg = "block directives are not supported in -g option".to_string();
         params.error = Some(emerg(msg, Some(d.location.clone())));
