@@ -67,8 +67,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String>
         let Some(flags) = arg.strip_prefix('-') else {
             return Err(format!("invalid option: \"{arg}\""));
         };
-        let mut chars = flags.char_indices();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in flags.char_indices() {
             match c {
                 '?' | 'h' => opts.help = true,
                 'v' => opts.version = true,

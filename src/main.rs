@@ -76,7 +76,7 @@ fn test_config(path: &Path, load: &LoadOptions, opts: &Options) -> bool {
     if let (true, Ok(loaded)) = (opts.dump, &result) {
         let mut out = std::io::stdout().lock();
         for file in &loaded.files {
-            let _ = write!(out, "# configuration file {}:\n", file.path.display());
+            let _ = writeln!(out, "# configuration file {}:", file.path.display());
             let _ = out.write_all(&file.text);
             let _ = out.write_all(b"\n");
         }
