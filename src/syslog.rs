@@ -107,6 +107,10 @@ fn parse_server(v: &str) -> Result<Server, String> {
     if let Ok(addr) = with_port.parse::<SocketAddr>() {
         return Ok(Server::Udp(addr));
     }
+    #[cfg(test)]
+    if crate::config::url::OFFLINE.with(|o| o.get()) {
+        return Err(format!("host not found in syslog server \"{v}\""));
+    }
     with_port
         .to_socket_addrs()
         .ok()

@@ -17,6 +17,8 @@ pub mod url;
 pub mod values;
 
 #[cfg(test)]
+mod fuzz_smoke;
+#[cfg(test)]
 mod nginx_compare;
 #[cfg(test)]
 mod tests;
