@@ -65,7 +65,7 @@ fn startup_log(arg: &Path, prefix: &Path) -> LogTarget {
 /// the two success banners; `-T` then dumps every file read on stdout.
 fn test_config(path: &Path, load: &LoadOptions, opts: &Options) -> bool {
     let shown = config::absolute(path, &load.prefix);
-    let result = config::load_with(path, load);
+    let result = config::load_with(path, load).and_then(check_tls);
     let (report, ok) = config::report(&shown, &result);
     for line in report.lines() {
         let banner = line.ends_with("syntax is ok") || line.ends_with("test is successful");
@@ -82,6 +82,23 @@ fn test_config(path: &Path, load: &LoadOptions, opts: &Options) -> bool {
         }
     }
     ok
+}
+
+/// nginx loads certificates and keys while testing; so do we, by building every
+/// server's TLS context. Its errors have no FILE:LINE, as nginx's (§19.7).
+fn check_tls(loaded: config::Loaded) -> Result<config::Loaded, config::ConfigError> {
+    match runtime::prepare_servers(loaded.config.clone()) {
+        Ok(_) => Ok(loaded),
+        Err(e) => Err(config::ConfigError {
+            diagnostic: config::Diagnostic {
+                level: LogLevel::Emerg,
+                message: e.0,
+                location: None,
+            },
+            warnings: loaded.warnings,
+            after_syntax_ok: false,
+        }),
+    }
 }
 
 fn print_info(opts: &Options) -> ExitCode {

@@ -186,16 +186,11 @@ fn run(
 }
 
 /// `user name [group]`: after binding (port 993 needs root), become `name`. As in
-/// nginx, the group defaults to one named like the user, and the directive is
-/// ignored with a warning when we are not root.
+/// nginx, the group defaults to one named like the user; when we are not root the
+/// config reader has already warned and left `user` unset.
 pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        log::write(
-            LogLevel::Warn,
-            "the \"user\" directive makes sense only if the master process runs with \
-             super-user privileges, ignored",
-        );
         return Ok(());
     }
     let group = group.unwrap_or(user);

@@ -31,12 +31,30 @@ impl Builder {
             "starttls" => self.starttls(d, ctx),
             "ssl_session_cache" => self.session_cache(d, ctx),
             "resolver" => self.once(d, ctx, Val::List(vec![d.args.clone()])),
-            "user" => self.once(d, ctx, Val::List(vec![d.args.clone()])),
+            "user" => self.user(d, ctx),
             "worker_processes" => self.worker_processes(d, ctx),
             "worker_connections" => self.worker_connections(d, ctx),
             "load_module" => self.load_module(d),
             "include" => unreachable!("include is expanded by the parser"),
             other => unreachable!("no handler for custom directive {other}"),
+        }
+    }
+
+    /// `user NAME [GROUP]`: looked up at once, as nginx does (ignored with a warning
+    /// when not root).
+    fn user(&mut self, d: &Directive, ctx: Ctx) -> Step {
+        let group = d.args.get(1).map(String::as_str);
+        match super::system::check_user(&d.args[0], group) {
+            Ok(true) => self.once(d, ctx, Val::List(vec![d.args.clone()])),
+            Ok(false) => {
+                self.warn(
+                    "the \"user\" directive makes sense only if the master process runs \
+                     with super-user privileges, ignored",
+                    &d.location,
+                );
+                Ok(())
+            }
+            Err(msg) => Err(emerg(msg, &d.location)),
         }
     }
 

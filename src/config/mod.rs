@@ -13,6 +13,7 @@ pub mod lexer;
 pub mod merge;
 mod model;
 pub mod parser;
+mod system;
 pub mod url;
 pub mod values;
 
