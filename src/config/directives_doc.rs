@@ -129,7 +129,7 @@ fn value_type(kind: Kind) -> String {
 fn status(status: Status) -> String {
     match status {
         Status::Supported => "supported".into(),
-        Status::Silent => "accepted, no effect".into(),
+        Status::Silent => "accepted, nothing to do".into(),
         Status::Warn => "accepted, warns: no effect".into(),
         Status::Rejected(why) => format!("rejected: {why}"),
     }
@@ -143,10 +143,12 @@ pub fn markdown() -> String {
          and src/config/directives_doc.rs. Do not edit: a unit test fails when this file \
          differs. -->\n\n\
          Every directive of nginx 1.22.1's core, events and mail modules that mailproxy \
-         reads, and what it does with it. *accepted, no effect* means the directive is \
-         checked like nginx checks it but tunes something mailproxy does not have (one \
-         process, tokio's event loop); *accepted, warns* adds a `[warn]` line because \
-         an operator may rely on it. Names from nginx's http and stream modules are \
+         reads, and what it does with it. *accepted, warns: no effect* means the directive \
+         is checked like nginx checks it but tunes something mailproxy does not have (one \
+         process, tokio's event loop), and `-t` and start-up say so with a `[warn]` line; \
+         *accepted, nothing to do* is for `proxy` (nginx ignores it too) and \
+         `load_module` (the mail module is built in); *rejected* directives fail `-t` \
+         with the reason. Names from nginx's http and stream modules are \
          `not allowed here` outside their blocks; any other name is `unknown directive`.\n\n\
          | Directive | Syntax | Default | Context | Value | Status | Notes |\n\
          |---|---|---|---|---|---|---|\n",
