@@ -70,6 +70,19 @@ pub fn reopen() {
     }
 }
 
+/// Points fd 2 at the log file, as nginx's `ngx_log_redirect_stderr` does once the
+/// log is open: a daemon then holds no terminal or pipe, and a library's stray
+/// stderr output lands in the log.
+pub fn redirect_stderr() {
+    use std::os::fd::AsRawFd;
+    if let Ok(slot) = SINK.read() {
+        if let Some(Sink::File { file, .. }) = slot.as_ref() {
+            // SAFETY: dup2 onto fd 2 of an fd we own; no memory is involved.
+            unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) };
+        }
+    }
+}
+
 /// Whether a message of `level` would be written; lets callers skip formatting.
 pub fn enabled(level: LogLevel) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed)

@@ -53,6 +53,7 @@ pub fn start(path: PathBuf, load: LoadOptions) -> Result<(), StartError> {
     let config = &generation.config;
     if config.daemon {
         daemonize().map_err(|e| StartError(format!("daemon() failed ({})", os_error(&e))))?;
+        log::redirect_stderr();
     }
     let pid = config.pid.clone();
     if let Some(pid) = &pid {

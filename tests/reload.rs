@@ -57,6 +57,18 @@ fn signal_cmd(conf: &Path, name: &str) -> bool {
         .success()
 }
 
+/// Like `Proxy::wait_log`, with room for a loaded machine.
+fn wait_log(proxy: &Proxy, needle: &str) -> String {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = proxy.log_text();
+        if text.contains(needle) || Instant::now() > until {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn refused(port: u16) -> bool {
     let until = Instant::now() + Duration::from_secs(2);
     loop {
@@ -127,8 +139,8 @@ async fn hup_adds_and_removes_listeners_and_running_sessions_continue() {
         imap_server(added, auth.addr)
     );
     let conf = write_conf(&proxy.dir.0, "", 1024, &body);
-    kill(&proxy, libc::SIGHUP);
-    let log = proxy.wait_log("signal 1 (SIGHUP) received, reconfiguring");
+    assert!(signal_cmd(&conf, "reload"));
+    let log = wait_log(&proxy, "signal 1 (SIGHUP) received, reconfiguring");
     assert!(log.contains("[notice]"), "{log}");
     wait_port(added);
     assert!(refused(removed), "the removed listener still accepts");
@@ -140,8 +152,11 @@ async fn hup_adds_and_removes_listeners_and_running_sessions_continue() {
     // A broken config: the old one keeps serving, and the log says why.
     let broken = format!("{}\nbogus_directive on;", imap_server(kept, auth.addr));
     write_conf(&proxy.dir.0, "", 1024, &broken);
+    // `-s reload` reads the config first and refuses a broken one, as nginx's does;
+    // a bare HUP makes the running process find out for itself.
+    assert!(!signal_cmd(&conf, "reload"));
     kill(&proxy, libc::SIGHUP);
-    let log = proxy.wait_log("unknown directive \"bogus_directive\"");
+    let log = wait_log(&proxy, "unknown directive \"bogus_directive\"");
     let expected = format!(
         "[emerg] {}#", // pid#tid follows
         proxy.child.id()
@@ -174,7 +189,7 @@ async fn s_quit_stops_listening_and_waits_for_sessions() {
     let conf = proxy.dir.0.join("nginx.conf");
     let mut session = logged_in(port).await;
     assert!(signal_cmd(&conf, "quit"));
-    proxy.wait_log("signal 3 (SIGQUIT) received, shutting down");
+    wait_log(&proxy, "signal 3 (SIGQUIT) received, shutting down");
     assert!(refused(port), "still listening after QUIT");
     session.send("b1 NOOP\r\n").await;
     assert_eq!(session.line().await, "b1 OK done b1 NOOP\r\n");
@@ -237,9 +252,9 @@ async fn s_stop_exits_at_once_and_s_reopen_reopens_the_log() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _session = logged_in(port).await;
-    let log = proxy.wait_log("connected to");
+    let log = wait_log(&proxy, "client logged in");
     assert!(
-        log.contains("client logged in"),
+        log.contains("connected to"),
         "new log file not written: {log:?}"
     );
     assert!(signal_cmd(&conf, "stop"));
@@ -282,11 +297,71 @@ async fn worker_connections_caps_client_connections() {
     assert_eq!(second.line().await, "* OK IMAP4 ready\r\n");
     let mut third = Client::connect(port).await;
     assert!(third.closed().await, "a third connection was served");
-    let log = proxy.wait_log("2 worker_connections are not enough");
+    let log = wait_log(&proxy, "2 worker_connections are not enough");
     assert!(log.contains("[alert]"), "{log}");
     drop(first);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut again = Client::connect(port).await;
     assert_eq!(again.line().await, "* OK IMAP4 ready\r\n");
     drop(second);
+}
+
+/// Kills a daemonised mailproxy, found through its pid file, if a test fails.
+struct Daemon(PathBuf);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(&self.0).ok();
+        if let Some(pid) = pid.and_then(|p| p.trim().parse::<libc::pid_t>().ok()) {
+            // SAFETY: signalling the process our test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_on_detaches_writes_the_pid_and_sets_the_file_limit() {
+    let (_backend, auth) = peers().await;
+    let port = free_port();
+    let dir = TempDir::new("daemon");
+    let conf = write_conf(&dir.0, "", 64, &imap_server(port, auth.addr));
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("daemon off;", "daemon on;\nworker_rlimit_nofile 1000;");
+    std::fs::write(&conf, text).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mailproxy"))
+        .arg("-c")
+        .arg(&conf)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the foreground parent should exit 0");
+    let _daemon = Daemon(dir.0.join("mailproxy.pid"));
+    wait_port(port);
+    // The socket is bound before the fork, the pid file written after it.
+    let until = Instant::now() + Duration::from_secs(2);
+    while !dir.0.join("mailproxy.pid").exists() {
+        assert!(Instant::now() < until, "no pid file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid_text = std::fs::read_to_string(dir.0.join("mailproxy.pid")).unwrap();
+    let pid: u32 = pid_text.trim().parse().unwrap();
+    assert_eq!(pid_text, format!("{pid}\n"));
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["1000", "1000"]
+    );
+    let mut c = Client::connect(port).await;
+    assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
+    assert!(signal_cmd(&conf, "stop"));
+    assert!(refused(port));
+    let until = Instant::now() + Duration::from_secs(2);
+    while dir.0.join("mailproxy.pid").exists() {
+        assert!(Instant::now() < until, "pid file not removed at exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

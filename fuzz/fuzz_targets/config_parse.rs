@@ -1,6 +1,7 @@
 //! `cargo +nightly fuzz run config_parse`: any bytes through the config lexer, parser
 //! and builder must give a config or an error, never a panic or a hang. Includes are
-//! resolved under a directory that does not exist, so the fuzzer reads no real file.
+//! resolved under a directory that does not exist; only a `../`-climbing include can
+//! reach real files, which are then merely parsed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
