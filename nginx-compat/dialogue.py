@@ -39,6 +39,7 @@ class Dialogue:
     protocol: str = "imap"
     server: str = ""
     tls: str = "no"  # "implicit": the client starts with a TLS handshake
+    client_cert: str = ""  # a name of pki.CLIENT_CERTS the client presents in TLS handshakes
     timeout: float = 2.5  # per expectation
     auth: dict[str, list[AuthAnswer]] = field(default_factory=dict)
     backend: dict[str, str] = field(default_factory=dict)
@@ -92,6 +93,8 @@ def _parse_header(dlg: Dialogue, line: str) -> None:
         dlg.title = value
     elif key in ("protocol", "server", "tls"):
         setattr(dlg, key, value)
+    elif key == "client-cert":
+        dlg.client_cert = value
     elif key == "mask":
         dlg.masks.append(re.compile(value))
     elif key == "timeout":
@@ -122,10 +125,12 @@ def _parse_step(line: str, number: int) -> Step:
     return Step(word, number)
 
 
-def client_tls_context() -> ssl.SSLContext:
+def client_tls_context(cert: tuple[str, str] | None = None) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if cert:
+        ctx.load_cert_chain(*cert)
     return ctx
 
 
@@ -137,6 +142,7 @@ class Target:
     ports: dict[str, int]
     auth: AuthServer
     refused_port: int
+    client_certs: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -219,7 +225,7 @@ class _Player:
                     "127.0.0.1",
                     port,
                     local_addr=(self.client_ip, 0),
-                    ssl=client_tls_context() if implicit else None,
+                    ssl=self._tls_context() if implicit else None,
                 ),
                 self.dlg.timeout,
             )
@@ -237,7 +243,7 @@ class _Player:
             self.last_send = loop.time()
             if not self.eof:
                 try:
-                    self.writer.write(step.data)
+                    self.writer.write(step.data.replace(b"{client_ip}", self.client_ip.encode()))
                     await self.writer.drain()
                 except (ConnectionError, RuntimeError):
                     pass  # whether a write to a closing peer fails is timing; not recorded
@@ -314,12 +320,16 @@ class _Player:
             self.client.add(chunk)
         return done()
 
+    def _tls_context(self) -> ssl.SSLContext:
+        cert = self.target.client_certs[self.dlg.client_cert] if self.dlg.client_cert else None
+        return client_tls_context(cert)
+
     async def _starttls(self, step: Step) -> None:
         if self.eof:
             self._fail(step, "starttls on a closed connection")
             return
         try:
-            await asyncio.wait_for(self.writer.start_tls(client_tls_context()), self.dlg.timeout)
+            await asyncio.wait_for(self.writer.start_tls(self._tls_context()), self.dlg.timeout)
             self.client.mark("tls")
         except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as err:
             self.client.mark("tls failed")

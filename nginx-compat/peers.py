@@ -307,6 +307,8 @@ class ImapBackend(ScriptedBackend):
             command = await self._read_command(conn)
             if command is None:
                 return
+            if not logged_in and command.startswith(b"PROXY "):
+                continue  # the PROXY protocol header of `proxy_protocol on`: no reply
             words = command.split()
             tag = words[0].decode("latin-1") if words else "*"
             verb = words[1].upper() if len(words) > 1 else b""
@@ -356,3 +358,11 @@ class ImapBackend(ScriptedBackend):
 
 # POP3 and SMTP backends plug in here: subclass ScriptedBackend, set `defaults`, write converse().
 BACKENDS: dict[str, type[ScriptedBackend]] = {"imap": ImapBackend}
+
+# Other protocols' backends live in their own modules (imported last: they subclass the above).
+from peers_pop3 import Pop3Backend  # noqa: E402
+
+BACKENDS["pop3"] = Pop3Backend
+from peers_smtp import SmtpBackend  # noqa: E402  (it subclasses ScriptedBackend above)
+
+BACKENDS["smtp"] = SmtpBackend

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dialogue import Dialogue, DialogueError, Outcome, Target, parse_dialogue, play  # noqa: E402
 from peers import AuthServer  # noqa: E402
+from pki import make_pki  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -201,6 +202,7 @@ class Suite:
         if unknown:
             return "dialogues name unknown server blocks: %s" % ", ".join(sorted(unknown))
         cert, key = make_certificate(self.tmp)
+        client_certs = make_pki(self.tmp / "pki")
         labels = ["nginx"] if self.only_nginx else ["nginx", "mailproxy"]
         all_ports = free_ports(len(variants) * len(labels))
         for index, label in enumerate(labels):
@@ -210,12 +212,14 @@ class Suite:
             await auth.start()
             ports = dict(zip(variants, all_ports[index * len(variants) :]))
             values = {"dir": str(directory), "cert": str(cert), "key": str(key),
-                      "auth": str(auth.port), "refused": str(refused_port)}
+                      "auth": str(auth.port), "refused": str(refused_port),
+                      "ca": str(self.tmp / "pki" / "ca.pem")}
             conf = directory / (label + ".conf")
             conf.write_text(render_config(template, values, ports))
             binary = NGINX if label == "nginx" else str(Path(self.args.mailproxy).resolve())
             command = [binary, "-c", str(conf)] + (["-p", str(directory) + "/"] if label == "nginx" else [])
-            self.proxies.append(Proxy(label, command, directory, Target(label, ports, auth, refused_port)))
+            target = Target(label, ports, auth, refused_port, client_certs)
+            self.proxies.append(Proxy(label, command, directory, target))
         for proxy in self.proxies:
             proxy.start()
         for proxy in self.proxies:

@@ -3,13 +3,20 @@
 //! nginx semantics kept on purpose: no half-close (when either side reaches EOF or
 //! fails, with everything it sent already passed on, the session ends), and the idle
 //! timeout (`proxy_timeout`) is re-armed only by activity on the client side.
+//!
+//! Memory: a logged-in IMAP session is mostly idle (IDLE, or a client that polls), so a
+//! direction holds no buffer while it waits; one is allocated when its source becomes
+//! readable and given back as soon as a read comes back short (the burst is over). A
+//! bulk transfer keeps its buffer, and reads of 16 KiB make full-size TLS records.
 
+use std::future::{poll_fn, Future};
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{sleep_until, Instant};
 
 /// Why a relayed session ended, for the log.
 #[derive(Debug)]
@@ -21,138 +28,200 @@ pub enum RelayEnd {
     ClientTimedOut,
 }
 
-/// Copy sizes. Reads from the backend are large so that a TLS client gets full 16 KiB
-/// records (one record per read instead of nginx's 4 KiB pieces).
-#[derive(Debug, Clone, Copy)]
-pub struct RelayBuffers {
-    pub client_to_backend: usize,
-    pub backend_to_client: usize,
+/// A stream that can say "readable" without being read, so an idle direction needs no
+/// buffer. The default says "ready" at once (the direction then waits in `read`).
+pub trait ReadReady: AsyncRead + AsyncWrite + Unpin {
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl ReadReady for tokio::net::TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::net::TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+impl ReadReady for tokio::io::DuplexStream {}
+
+/// The largest read per direction: one full TLS record.
+pub const CHUNK: usize = 16 * 1024;
+
+/// One direction of the copy.
+struct Pipe {
+    buf: Option<Box<[u8]>>,
+    start: usize,
+    end: usize,
+}
+
+/// What one poll of a direction achieved.
+enum Progress {
+    /// Bytes moved; `read` / `wrote` say on which side.
+    Moved {
+        read: bool,
+        wrote: bool,
+    },
+    Pending {
+        read: bool,
+        wrote: bool,
+    },
+    /// The source closed, with everything it sent already written.
+    Eof,
+    ReadError(io::Error),
+    WriteError(io::Error),
+}
+
+impl Pipe {
+    fn new() -> Pipe {
+        Pipe {
+            buf: None,
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Moves bytes from `from` to `to` until one of them would block.
+    fn poll_copy<R: ReadReady, W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        from: &mut R,
+        to: &mut W,
+    ) -> Progress {
+        let (mut read, mut wrote) = (false, false);
+        loop {
+            if self.start < self.end {
+                let buf = self.buf.as_deref().unwrap_or_default();
+                match Pin::new(&mut *to).poll_write(cx, &buf[self.start..self.end]) {
+                    Poll::Ready(Ok(0)) => {
+                        return Progress::WriteError(io::ErrorKind::WriteZero.into())
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        self.start += n;
+                        wrote = true;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Progress::WriteError(e),
+                    Poll::Pending => return Progress::Pending { read, wrote },
+                }
+            }
+            if self.buf.is_none() {
+                match from.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => self.buf = Some(vec![0u8; CHUNK].into_boxed_slice()),
+                    Poll::Ready(Err(e)) => return Progress::ReadError(e),
+                    Poll::Pending => return Progress::Pending { read, wrote },
+                }
+            }
+            let buf = self.buf.as_deref_mut().unwrap_or_default();
+            let mut rb = ReadBuf::new(buf);
+            match Pin::new(&mut *from).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => return Progress::Eof,
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    (self.start, self.end) = (0, n);
+                    read = true;
+                    if n < CHUNK {
+                        // The burst is over: write this, then give the memory back.
+                        return self.flush_and_release(cx, to, read);
+                    }
+                }
+                Poll::Ready(Err(e)) => return Progress::ReadError(e),
+                Poll::Pending => {
+                    if read || wrote {
+                        return Progress::Moved { read, wrote };
+                    }
+                    return Progress::Pending { read, wrote };
+                }
+            }
+        }
+    }
+
+    fn flush_and_release<W: AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        to: &mut W,
+        read: bool,
+    ) -> Progress {
+        let mut wrote = false;
+        while self.start < self.end {
+            let buf = self.buf.as_deref().unwrap_or_default();
+            match Pin::new(&mut *to).poll_write(cx, &buf[self.start..self.end]) {
+                Poll::Ready(Ok(0)) => return Progress::WriteError(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => {
+                    self.start += n;
+                    wrote = true;
+                }
+                Poll::Ready(Err(e)) => return Progress::WriteError(e),
+                // Keep the buffer until the slow side has taken it all.
+                Poll::Pending => return Progress::Moved { read, wrote },
+            }
+        }
+        self.buf = None;
+        Progress::Moved { read, wrote }
+    }
 }
 
 /// Relays until one side closes or the client is idle for `idle`.
-pub async fn relay<C, B>(
+pub async fn relay<C: ReadReady, B: ReadReady>(
     client: &mut C,
     backend: &mut B,
-    buffers: RelayBuffers,
     idle: Duration,
-) -> RelayEnd
-where
-    C: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    let start = Instant::now();
-    let last_client_activity = AtomicU64::new(0);
-    let touch = || {
-        last_client_activity.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-    };
-    let (mut cr, mut cw) = tokio::io::split(client);
-    let (mut br, mut bw) = tokio::io::split(backend);
-    let upstream = pump(
-        &mut cr,
-        &mut bw,
-        buffers.client_to_backend,
-        &touch,
-        Side::Client,
-    );
-    let downstream = pump(
-        &mut br,
-        &mut cw,
-        buffers.backend_to_client,
-        &touch,
-        Side::Backend,
-    );
-    let idle_watch = async {
+) -> RelayEnd {
+    let mut up = Pipe::new();
+    let mut down = Pipe::new();
+    let mut deadline = Instant::now() + idle;
+    let timer = sleep_until(deadline);
+    tokio::pin!(timer);
+    poll_fn(|cx| {
         loop {
-            let last = Duration::from_millis(last_client_activity.load(Ordering::Relaxed));
-            let deadline = start + last + idle;
-            if Instant::now() >= deadline {
-                return;
+            let mut client_active = false;
+            let mut again = false;
+            match up.poll_copy(cx, client, backend) {
+                Progress::Eof => return Poll::Ready(RelayEnd::ClientClosed),
+                Progress::ReadError(e) => return Poll::Ready(RelayEnd::ClientError(e)),
+                Progress::WriteError(e) => return Poll::Ready(RelayEnd::BackendError(e)),
+                Progress::Moved { read, .. } => {
+                    client_active |= read;
+                    again = true;
+                }
+                Progress::Pending { read, .. } => client_active |= read,
             }
-            tokio::time::sleep_until(deadline).await;
+            match down.poll_copy(cx, backend, client) {
+                Progress::Eof => return Poll::Ready(RelayEnd::BackendClosed),
+                Progress::ReadError(e) => return Poll::Ready(RelayEnd::BackendError(e)),
+                Progress::WriteError(e) => return Poll::Ready(RelayEnd::ClientError(e)),
+                Progress::Moved { wrote, .. } => {
+                    client_active |= wrote;
+                    again = true;
+                }
+                Progress::Pending { wrote, .. } => client_active |= wrote,
+            }
+            if client_active {
+                deadline = Instant::now() + idle;
+                timer.as_mut().reset(deadline);
+            }
+            if !again {
+                break;
+            }
         }
-    };
-    tokio::select! {
-        end = upstream => end,
-        end = downstream => end,
-        _ = idle_watch => RelayEnd::ClientTimedOut,
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Side {
-    Client,
-    Backend,
-}
-
-/// Copies one direction. `from` says which peer we read; the client side's reads and
-/// writes both count as client activity (nginx re-arms its timer on either event).
-async fn pump<R, W>(
-    reader: &mut R,
-    writer: &mut W,
-    size: usize,
-    touch: &impl Fn(),
-    from: Side,
-) -> RelayEnd
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; size.max(1)];
-    loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) => return closed(from),
-            Ok(n) => n,
-            Err(e) => return read_error(from, e),
-        };
-        touch();
-        if let Err(e) = writer.write_all(&buf[..n]).await {
-            return read_error(other(from), e);
-        }
-        if let Err(e) = writer.flush().await {
-            return read_error(other(from), e);
-        }
-        touch();
-    }
-}
-
-fn other(side: Side) -> Side {
-    match side {
-        Side::Client => Side::Backend,
-        Side::Backend => Side::Client,
-    }
-}
-
-fn closed(side: Side) -> RelayEnd {
-    match side {
-        Side::Client => RelayEnd::ClientClosed,
-        Side::Backend => RelayEnd::BackendClosed,
-    }
-}
-
-fn read_error(side: Side, e: io::Error) -> RelayEnd {
-    match side {
-        Side::Client => RelayEnd::ClientError(e),
-        Side::Backend => RelayEnd::BackendError(e),
-    }
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(RelayEnd::ClientTimedOut)
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::duplex;
-
-    const BUFS: RelayBuffers = RelayBuffers {
-        client_to_backend: 7,
-        backend_to_client: 5,
-    };
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
     async fn copies_both_ways_and_ends_on_client_eof() {
         let (mut client_far, mut client) = duplex(64);
         let (mut backend, mut backend_far) = duplex(64);
-        let task = tokio::spawn(async move {
-            relay(&mut client, &mut backend, BUFS, Duration::from_secs(5)).await
-        });
+        let task =
+            tokio::spawn(
+                async move { relay(&mut client, &mut backend, Duration::from_secs(5)).await },
+            );
         client_far.write_all(b"a1 SELECT INBOX\r\n").await.unwrap();
         let mut got = [0u8; 17];
         backend_far.read_exact(&mut got).await.unwrap();
@@ -165,13 +234,35 @@ mod tests {
         assert!(matches!(task.await.unwrap(), RelayEnd::ClientClosed));
     }
 
+    #[tokio::test]
+    async fn a_large_transfer_arrives_intact_through_a_slow_reader() {
+        let (mut client_far, mut client) = duplex(1000);
+        let (mut backend, mut backend_far) = duplex(1 << 16);
+        let task =
+            tokio::spawn(
+                async move { relay(&mut client, &mut backend, Duration::from_secs(5)).await },
+            );
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = body.clone();
+        let writer = tokio::spawn(async move {
+            backend_far.write_all(&sent).await.unwrap();
+            backend_far
+        });
+        let mut got = vec![0u8; body.len()];
+        client_far.read_exact(&mut got).await.unwrap();
+        assert!(got == body);
+        drop(writer.await.unwrap());
+        assert!(matches!(task.await.unwrap(), RelayEnd::BackendClosed));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn idle_client_times_out_after_proxy_timeout() {
         let (mut client_far, mut client) = duplex(1 << 16);
         let (mut backend, mut backend_far) = duplex(1 << 16);
-        let task = tokio::spawn(async move {
-            relay(&mut client, &mut backend, BUFS, Duration::from_secs(10)).await
-        });
+        let task =
+            tokio::spawn(
+                async move { relay(&mut client, &mut backend, Duration::from_secs(10)).await },
+            );
         // A write to the client counts as client activity (as in nginx); after it,
         // silence on both sides must end the session `proxy_timeout` later.
         backend_far.write_all(b"* 1 EXISTS\r\n").await.unwrap();

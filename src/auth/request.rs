@@ -1,7 +1,7 @@
 //! The auth_http request: what the proxy knows about a login attempt, and its exact
 //! encoding on the wire (reference §9.2).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use super::headers as h;
 use crate::config::{AuthHttp, Protocol};
@@ -32,11 +32,14 @@ pub struct AuthRequest {
     pub ssl: Option<SslInfo>,
 }
 
-/// Source and destination of a PROXY protocol header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Source and destination of a PROXY protocol header. The addresses are text: nginx
+/// passes a v1 header's address words on exactly as the sender wrote them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyAddrs {
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
+    pub src_addr: String,
+    pub src_port: u16,
+    pub dst_addr: String,
+    pub dst_port: u16,
 }
 
 /// What nginx tells the auth server about a TLS client connection. Each field that is
@@ -187,25 +190,17 @@ impl std::fmt::Debug for AuthRequest {
 }
 
 fn encode_proxy_protocol(out: &mut Vec<u8>, pp: &ProxyAddrs) {
-    line(
-        out,
-        h::PROXY_PROTOCOL_ADDR,
-        pp.src.ip().to_string().as_bytes(),
-    );
+    line(out, h::PROXY_PROTOCOL_ADDR, pp.src_addr.as_bytes());
     line(
         out,
         h::PROXY_PROTOCOL_PORT,
-        pp.src.port().to_string().as_bytes(),
+        pp.src_port.to_string().as_bytes(),
     );
-    line(
-        out,
-        h::PROXY_PROTOCOL_SERVER_ADDR,
-        pp.dst.ip().to_string().as_bytes(),
-    );
+    line(out, h::PROXY_PROTOCOL_SERVER_ADDR, pp.dst_addr.as_bytes());
     line(
         out,
         h::PROXY_PROTOCOL_SERVER_PORT,
-        pp.dst.port().to_string().as_bytes(),
+        pp.dst_port.to_string().as_bytes(),
     );
 }
 

@@ -1,6 +1,6 @@
 //! Byte-exact checks of the request against the transcripts verified on nginx 1.22.1.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::*;
@@ -134,8 +134,10 @@ fn ipv6_client_ip_has_no_brackets() {
 fn proxy_protocol_and_tls_lines_in_nginx_order() {
     let mut req = request(AuthMethod::Plain, b"u", b"p", Protocol::Imap);
     req.proxy_protocol = Some(ProxyAddrs {
-        src: "192.0.2.1:5555".parse::<SocketAddr>().unwrap(),
-        dst: "[2001:db8::2]:993".parse::<SocketAddr>().unwrap(),
+        src_addr: "192.0.2.1".into(),
+        src_port: 5555,
+        dst_addr: "2001:db8::2".into(),
+        dst_port: 993,
     });
     req.ssl = Some(SslInfo {
         protocol: "TLSv1.2".into(),

@@ -159,8 +159,8 @@ pub static TABLE: &[Spec] = &[
     d("protocol", SERVER, ONE, Custom),
     d("server_name", MAIL_SERVER, ONE, Str),
     d("timeout", MAIL_SERVER, ONE, Msec),
-    d("resolver", MAIL_SERVER, ONE_MORE, Custom).with(Status::Warn),
-    d("resolver_timeout", MAIL_SERVER, ONE, Msec).with(Status::Warn),
+    d("resolver", MAIL_SERVER, ONE_MORE, Custom),
+    d("resolver_timeout", MAIL_SERVER, ONE, Msec),
     d("max_errors", MAIL_SERVER, ONE, Number),
     // ngx_mail_auth_http_module
     d("auth_http", MAIL_SERVER, ONE, Custom),
@@ -172,7 +172,7 @@ pub static TABLE: &[Spec] = &[
     d("proxy_buffer", MAIL_SERVER, ONE, Size),
     d("proxy_timeout", MAIL_SERVER, ONE, Msec),
     d("proxy_pass_error_message", MAIL_SERVER, ONE, Flag),
-    d("proxy_protocol", MAIL_SERVER, ONE, Flag),
+    d("proxy_protocol", MAIL_SERVER, ONE, Custom),
     d("proxy_smtp_auth", MAIL_SERVER, ONE, Flag),
     d("xclient", MAIL_SERVER, ONE, Flag),
     // ngx_mail_imap_module
@@ -214,7 +214,7 @@ pub static TABLE: &[Spec] = &[
     d("ssl_crl", MAIL_SERVER, ONE, Str),
     d("ssl_conf_command", MAIL_SERVER, TWO, List),
     // ngx_mail_realip_module
-    d("set_real_ip_from", MAIL_SERVER, ONE, List).with(Status::Warn),
+    d("set_real_ip_from", MAIL_SERVER, ONE, Custom),
 ];
 
 /// Directive names that nginx's http and stream modules define. Used outside their

@@ -30,7 +30,12 @@ impl Builder {
             "ssl" => self.ssl(d, ctx),
             "starttls" => self.starttls(d, ctx),
             "ssl_session_cache" => self.session_cache(d, ctx),
-            "resolver" => self.once(d, ctx, Val::List(vec![d.args.clone()])),
+            "set_real_ip_from" => self.set_real_ip_from(d, ctx),
+            "proxy_protocol" => self.proxy_protocol(d, ctx),
+            "resolver" => {
+                super::resolver::servers(&d.args, &d.location)?;
+                self.once(d, ctx, Val::List(vec![d.args.clone()]))
+            }
             "user" => self.user(d, ctx),
             "worker_processes" => self.worker_processes(d, ctx),
             "worker_connections" => self.worker_connections(d, ctx),

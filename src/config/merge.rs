@@ -6,6 +6,7 @@
 use super::build::{emerg, AuthUrl, Builder, Builtin, Scope, Val};
 use super::handlers::resolve;
 use super::model::*;
+use super::proxy_protocol;
 use super::Diagnostic;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -260,7 +261,7 @@ fn server(server: &Scope, mail: &Scope, conf_dir: &Path) -> Server {
             buffer: v.size("proxy_buffer", PAGE),
             pass_error_message: v.flag("proxy_pass_error_message", false),
             timeout: v.time("proxy_timeout", Duration::from_secs(24 * 3600)),
-            proxy_protocol: v.flag("proxy_protocol", false),
+            proxy_protocol: proxy_protocol::send_version(v.enum_value("proxy_protocol", "off")),
             smtp_auth: v.flag("proxy_smtp_auth", false),
             xclient: v.flag("xclient", true),
         },
@@ -280,7 +281,14 @@ fn server(server: &Scope, mail: &Scope, conf_dir: &Path) -> Server {
             auth: methods(&v.bits("smtp_auth", &["plain", "login"])),
         },
         starttls: v.starttls(),
+        resolver: super::resolver::settings(
+            v.list("resolver"),
+            v.time("resolver_timeout", Duration::from_secs(30)),
+        ),
         tls: v.tls_mode().map(|(_, at)| tls(&v, conf_dir, at)),
+        set_real_ip_from: proxy_protocol::trusted_senders(
+            v.list("set_real_ip_from").unwrap_or(&[]),
+        ),
     }
 }
 

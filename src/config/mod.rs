@@ -13,6 +13,8 @@ pub mod lexer;
 pub mod merge;
 mod model;
 pub mod parser;
+mod proxy_protocol;
+mod resolver;
 mod system;
 pub mod url;
 pub mod values;
@@ -193,48 +195,14 @@ pub fn report(path: &Path, result: &Result<Loaded, ConfigError>) -> (String, boo
     }
 }
 
+pub use crate::log::level_name;
+
 /// One diagnostic in nginx's error-log format.
 pub fn log_line(d: &Diagnostic) -> String {
     let pid = std::process::id();
     format!(
         "{} [{}] {pid}#{pid}: {d}\n",
-        timestamp(),
+        crate::log::timestamp(),
         level_name(d.level)
-    )
-}
-
-pub fn level_name(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Emerg => "emerg",
-        LogLevel::Alert => "alert",
-        LogLevel::Crit => "crit",
-        LogLevel::Error => "error",
-        LogLevel::Warn => "warn",
-        LogLevel::Notice => "notice",
-        LogLevel::Info => "info",
-        LogLevel::Debug => "debug",
-    }
-}
-
-/// Local time as `YYYY/MM/DD HH:MM:SS`.
-fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let t = libc::time_t::try_from(now).unwrap_or(0);
-    // SAFETY: `tm` is plain data that localtime_r fills; both pointers are valid.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&t, &mut tm);
-        tm
-    };
-    format!(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
     )
 }

@@ -117,8 +117,29 @@ pub struct Server {
     pub pop3: Pop3Settings,
     pub smtp: SmtpSettings,
     pub starttls: Starttls,
+    /// `resolver` (SMTP client host lookups); `None` for `off`, the default.
+    pub resolver: Option<Resolver>,
     /// Present when any listen has `ssl`, `ssl on` is set, or `starttls` is on/only.
     pub tls: Option<TlsSettings>,
+    /// `set_real_ip_from`: PROXY protocol senders trusted to name the client.
+    pub set_real_ip_from: Vec<TrustedSender>,
+}
+
+/// One `set_real_ip_from` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedSender {
+    /// A network; `addr` has its host bits cleared.
+    Network { addr: std::net::IpAddr, bits: u8 },
+    /// `unix:`: connections on unix-socket listeners.
+    Unix,
+}
+
+/// The PROXY protocol header sent to the backend (`proxy_protocol on|v2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocolVersion {
+    V1,
+    /// Newer nginx's binary form; an extension to 1.22.1.
+    V2,
 }
 
 /// One `listen` directive.
@@ -190,7 +211,7 @@ pub struct ProxySettings {
     /// Idle timeout of the relay phase.
     pub timeout: Duration,
     /// Send a PROXY protocol header to the backend.
-    pub proxy_protocol: bool,
+    pub proxy_protocol: Option<ProxyProtocolVersion>,
     pub smtp_auth: bool,
     pub xclient: bool,
 }
@@ -226,6 +247,14 @@ pub struct SmtpSettings {
     pub greeting_delay: Duration,
     pub capabilities: Vec<String>,
     pub auth: AuthMethods,
+}
+
+/// `resolver address ...;` with `resolver_timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolver {
+    /// Name servers, queried in turn (port 53 unless given).
+    pub servers: Vec<SocketAddr>,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

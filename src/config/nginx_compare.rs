@@ -13,8 +13,9 @@ use std::process::Command;
 
 /// Cases whose nginx verdict depends on things mailproxy does not do at load time.
 fn comparable(text: &str) -> bool {
-    // nginx loads certificate files before checking ssl_verify_client.
-    !text.contains("ssl_verify_client")
+    // nginx loads certificate files before checking ssl_verify_client;
+    // `proxy_protocol v2` is newer nginx's, accepted here as an extension.
+    !text.contains("ssl_verify_client") && !text.contains("proxy_protocol v2")
 }
 
 /// `[level] message` for each diagnostic nginx printed.
@@ -82,6 +83,10 @@ fn more_cases() -> Vec<String> {
             "auth_http 127.0.0.1:9001;\nserver { listen 127.0.0.1:21143; protocol imap; }",
             "server_name a;\nserver_name b;",
             "proxy_protocol v2;",
+            "proxy_protocol maybe;",
+            "set_real_ip_from 10.1.2.3/8;\nset_real_ip_from unix:;\nset_real_ip_from ::1/128;",
+            "set_real_ip_from 1.2.3.4/33;",
+            "set_real_ip_from localhost;",
             "ssl off;",
             "ssl on;\nserver { listen 127.0.0.1:21143; protocol imap; }",
             "include a b;",

@@ -245,7 +245,6 @@ fn skipped_blocks_and_warnings() {
         warnings(&l),
         [
             format!("duplicate value \"plain\" in {F}:4"),
-            format!("\"resolver\" directive has no effect in mailproxy in {F}:4"),
             format!("the \"http\" block is ignored by mailproxy in {F}:7"),
         ]
     );
@@ -440,4 +439,22 @@ fn relative_main_file_is_under_the_prefix_like_nginx() {
         lines[1],
         "mailproxy: configuration file /usr/share/nginx/no-such-mailproxy.conf test failed"
     );
+}
+
+#[test]
+fn resolver_is_inherited_and_off_by_default() {
+    let text = mail(
+        "auth_http 127.0.0.1:9000; resolver 127.0.0.1:20053 valid=10s; resolver_timeout 2s;
+         server { listen 127.0.0.1:20025; protocol smtp; }
+         server { listen 127.0.0.1:20026; protocol smtp; resolver off; }",
+    );
+    let l = ok(&text);
+    let r = l.config.servers[0].resolver.as_ref().unwrap();
+    assert_eq!(r.servers, ["127.0.0.1:20053".parse().unwrap()]);
+    assert_eq!(r.timeout, std::time::Duration::from_secs(2));
+    assert_eq!(l.config.servers[1].resolver, None);
+    let plain = ok(&mail(
+        "auth_http 127.0.0.1:9000; server { listen 127.0.0.1:20025; protocol smtp; }",
+    ));
+    assert_eq!(plain.config.servers[0].resolver, None);
 }

@@ -3,14 +3,17 @@
 //! The session layer only sees [`ClientStream`]: an `AsyncRead + AsyncWrite` that is
 //! either plain TCP or TLS, and can be upgraded in place by STARTTLS.
 
+pub mod client_cert;
+pub mod dns;
 pub mod listener;
+pub mod proxy_protocol;
 pub mod tls;
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use openssl::ssl::{Ssl, SslContext};
+use openssl::ssl::{Ssl, SslContext, SslRef};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
@@ -50,6 +53,14 @@ impl ClientStream {
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(ClientStream::Tls(Box::new(stream)))
+    }
+
+    /// The TLS connection, for certificate checks and `Auth-SSL-*` details.
+    pub fn ssl(&self) -> Option<&SslRef> {
+        match self {
+            ClientStream::Tls(s) => Some(s.ssl()),
+            ClientStream::Plain(_) | ClientStream::Detached => None,
+        }
     }
 
     pub fn tls_summary(&self) -> Option<TlsSummary> {
@@ -110,6 +121,18 @@ impl AsyncWrite for ClientStream {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            ClientStream::Detached => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl crate::relay::ReadReady for ClientStream {
+    /// Readable means: OpenSSL holds decrypted bytes, or the socket has data.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            ClientStream::Plain(s) => s.poll_read_ready(cx),
+            ClientStream::Tls(s) if s.ssl().pending() > 0 => Poll::Ready(Ok(())),
+            ClientStream::Tls(s) => s.get_ref().poll_read_ready(cx),
             ClientStream::Detached => Poll::Ready(Ok(())),
         }
     }

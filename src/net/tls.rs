@@ -15,12 +15,14 @@ use openssl::dh::Dh;
 use openssl::error::ErrorStack;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
-    AlpnError, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslSessionCacheMode,
-    SslVersion,
+    AlpnError, SslContext, SslContextBuilder, SslFiletype, SslMethod, SslMode, SslOptions,
+    SslSessionCacheMode, SslVerifyMode, SslVersion,
 };
-use openssl::x509::X509;
+use openssl::x509::store::X509Lookup;
+use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::{X509Name, X509};
 
-use crate::config::{Protocol, SessionCache, TlsProtocols, TlsSettings};
+use crate::config::{Protocol, SessionCache, TlsProtocols, TlsSettings, VerifyClient};
 
 /// A TLS set-up failure, worded like nginx's (these carry no FILE:LINE in nginx either).
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,9 @@ pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls
     // in front of thousands of IDLEing IMAP clients is mostly idle sessions.
     b.set_mode(SslMode::RELEASE_BUFFERS);
     load_certificates(&mut b, tls)?;
+    if tls.verify_client != VerifyClient::Off {
+        set_client_verify(&mut b, tls)?;
+    }
     if let Some(dh) = &tls.dhparam {
         let pem = read(dh)?;
         let dh = Dh::params_from_pem(&pem).map_err(openssl_err(format!(
@@ -183,6 +188,52 @@ fn load_certificates(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(),
         )))?;
     }
     Ok(())
+}
+
+/// `ssl_verify_client` and its companions, as nginx's `ngx_ssl_client_certificate`,
+/// `ngx_ssl_trusted_certificate` and `ngx_ssl_crl`. The client is asked for a
+/// certificate but the handshake never fails on it: the callback accepts every
+/// chain and OpenSSL keeps the verdict for [`super::client_cert::check`], which lets
+/// the session answer with the protocol's error line instead of a TLS alert.
+fn set_client_verify(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(), TlsError> {
+    b.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+    b.set_verify_depth(tls.verify_depth);
+    if let Some(ca) = &tls.client_certificate {
+        load_verify_locations(b, ca)?;
+        // The CA names are also sent to the client, to pick its certificate by.
+        let names = X509Name::load_client_ca_file(ca).map_err(openssl_err(format!(
+            "SSL_load_client_CA_file(\"{}\")",
+            ca.display()
+        )))?;
+        b.set_client_ca_list(names);
+    }
+    if let Some(trusted) = &tls.trusted_certificate {
+        load_verify_locations(b, trusted)?;
+    }
+    if let Some(crl) = &tls.crl {
+        let store = b.cert_store_mut();
+        let lookup = store
+            .add_lookup(X509Lookup::file())
+            .map_err(openssl_err("X509_STORE_add_lookup()".into()))?;
+        lookup
+            .load_crl_file(crl, SslFiletype::PEM)
+            .map_err(openssl_err(format!(
+                "X509_LOOKUP_load_file(\"{}\")",
+                crl.display()
+            )))?;
+        store
+            .set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)
+            .map_err(openssl_err("X509_STORE_set_flags()".into()))?;
+    }
+    Ok(())
+}
+
+fn load_verify_locations(b: &mut SslContextBuilder, path: &Path) -> Result<(), TlsError> {
+    b.load_verify_locations(Some(path), None)
+        .map_err(openssl_err(format!(
+            "SSL_CTX_load_verify_locations(\"{}\")",
+            path.display()
+        )))
 }
 
 fn read_passwords(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {

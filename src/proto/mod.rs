@@ -9,8 +9,12 @@
 //! The backend login sequences ([`BackendLogin`], made by [`PreAuth::backend_login`])
 //! are sans-I/O as well.
 
+pub mod buffer;
 pub mod imap;
+pub mod pop3;
+pub mod reply;
 pub mod sasl;
+pub mod smtp;
 
 use crate::config::AuthMethods;
 
@@ -124,6 +128,11 @@ pub trait PreAuth: Send {
     fn login(&self) -> &[u8] {
         &[]
     }
+    /// SMTP: the `Client-Host` value (resolved name, `[UNAVAILABLE]` or
+    /// `[TEMPUNAVAIL]`); the other protocols send none.
+    fn client_host(&self) -> Option<&str> {
+        None
+    }
     /// The machine that logs in to the backend with `login`/`password` (as auth_http
     /// returned them), reading replies into a buffer of `buffer_size` (`proxy_buffer`).
     fn backend_login(
@@ -187,12 +196,18 @@ pub fn default_methods() -> AuthMethods {
 /// IMAP tag and command, or a POP3/SMTP verb and its first argument) and the size.
 /// nginx logs the whole buffer, which can hold a LOGIN password; ours never does.
 pub fn redacted_command(buffer: &[u8]) -> String {
+    redacted_words(buffer, 2)
+}
+
+/// [`redacted_command`] showing only the first `words` words of the first line: POP3's
+/// second word can be a password (`PASS`), its first a SASL response.
+pub fn redacted_words(buffer: &[u8], words: usize) -> String {
     let line = buffer
         .split(|&b| b == b'\r' || b == b'\n')
         .next()
         .unwrap_or(&[]);
-    let words: Vec<&[u8]> = line.split(|&b| b == b' ').take(2).collect();
-    let shown = words.join(&b' ');
+    let shown: Vec<&[u8]> = line.split(|&b| b == b' ').take(words).collect();
+    let shown = shown.join(&b' ');
     if shown.len() == buffer.len() {
         return format!("\"{}\"", crate::log::escape(&shown));
     }

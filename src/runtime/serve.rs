@@ -295,6 +295,7 @@ async fn accept_loop(
             peer,
             listen_text: route.text.clone(),
             implicit_tls: route.listen.ssl,
+            proxy_protocol: route.listen.proxy_protocol,
             id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
         };
         tokio::spawn(async move {

@@ -23,8 +23,11 @@ pub enum BackendOutcome {
     Failed { log: String, action: &'static str },
 }
 
+/// `proxy_header`, if any, is written as soon as the connection is up, before the
+/// backend's greeting is read (`proxy_protocol on`).
 pub async fn connect_and_login(
     addr: SocketAddr,
+    proxy_header: Option<Vec<u8>>,
     mut login: Box<dyn BackendLogin>,
     deadline: Instant,
 ) -> BackendOutcome {
@@ -34,6 +37,15 @@ pub async fn connect_and_login(
         Err(_) => return failed("upstream timed out".into(), "connecting to upstream"),
     };
     let _ = stream.set_nodelay(true);
+    if let Some(header) = proxy_header {
+        let write = timeout_at(deadline, stream.write_all(&header)).await;
+        if let Err(e) = write.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
+            return failed(
+                format!("send() failed ({e})"),
+                "sending PROXY protocol header to upstream",
+            );
+        }
+    }
     let mut buf = vec![0u8; login.free_space().max(1)];
     loop {
         let room = login.free_space().min(buf.len());

@@ -1,28 +1,27 @@
 //! The pre-auth loop, the auth_http round trips, and the hand-off to the relay.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
+use super::accept::{self, Peer};
 use super::backend::{connect_and_login, BackendOutcome};
 use super::{ServerRuntime, SessionLog};
-use crate::auth::{self, AuthRequest, Outcome, SslInfo};
+use crate::auth::{self, AuthRequest, Outcome};
 use crate::config::Server;
 use crate::log::escape;
 use crate::net::ClientStream;
 use crate::proto::{Action, Credentials, PreAuth};
-use crate::relay::{relay, RelayBuffers, RelayEnd};
+use crate::relay::{relay, RelayEnd};
 
 /// Largest single read from a client during the pre-auth dialogue.
 const READ_CHUNK: usize = 4096;
-/// Relay copy sizes: a 16 KiB read from the backend becomes one full TLS record.
-const RELAY_CHUNK: usize = 16 * 1024;
 /// How long a closing TLS session may take to say goodbye.
 const CLOSE_NOTIFY_GRACE: Duration = Duration::from_secs(1);
 
@@ -31,7 +30,7 @@ struct Dialogue {
     client: ClientStream,
     machine: Box<dyn PreAuth>,
     log: SessionLog,
-    peer: SocketAddr,
+    peer: Peer,
     /// The pre-auth deadline: set at the greeting, restarted after an `Auth-Wait`.
     deadline: Instant,
     attempt: u32,
@@ -46,6 +45,8 @@ enum PreAuthEnd {
 /// What one authentication attempt ended with.
 enum AuthEnd {
     Close,
+    /// Logged in: relay between the client and this backend connection.
+    LoggedIn(TcpStream),
     /// The client was refused after an `Auth-Wait`: back to the dialogue.
     Retry,
 }
@@ -55,7 +56,7 @@ pub(super) async fn run(
     client: ClientStream,
     mut machine: Box<dyn PreAuth>,
     log: SessionLog,
-    peer: SocketAddr,
+    peer: Peer,
     deadline: Instant,
 ) {
     let greeting = machine.greeting();
@@ -79,6 +80,7 @@ pub(super) async fn run(
         };
         match d.authenticate(creds).await {
             AuthEnd::Close => break,
+            AuthEnd::LoggedIn(upstream) => return d.relay(upstream).await,
             // The refusal was a reply: nginx's next read handler run reads first.
             AuthEnd::Retry => after_reply = true,
         }
@@ -171,6 +173,11 @@ impl Dialogue {
             Ok(Ok(tls)) => {
                 self.client = tls;
                 self.log.starttls = true;
+                let conf = &self.server.conf;
+                let action = "in starttls state";
+                if !accept::client_cert_allowed(&mut self.client, conf, &self.log, action).await {
+                    return false;
+                }
                 self.machine.tls_established();
                 true
             }
@@ -189,13 +196,15 @@ impl Dialogue {
     }
 
     fn auth_request(&self, creds: Credentials) -> AuthRequest {
-        let mut request =
-            AuthRequest::new(creds, self.conf().protocol, self.attempt, self.peer.ip());
-        request.ssl = self.client.tls_summary().map(|t| SslInfo {
-            protocol: t.protocol,
-            cipher: t.cipher,
-            ..SslInfo::default()
-        });
+        let mut request = AuthRequest::new(
+            creds,
+            self.conf().protocol,
+            self.attempt,
+            self.peer.client.ip(),
+        );
+        request.proxy_protocol = self.peer.proxy_header.clone();
+        request.ssl = accept::ssl_info(&self.client, self.conf());
+        request.client_host = self.machine.client_host().map(str::to_owned);
         request
     }
 
@@ -233,8 +242,10 @@ impl Dialogue {
                     let password = password_override
                         .or_else(|| request.password_for_backend().map(<[u8]>::to_vec))
                         .unwrap_or_default();
-                    self.proxy(&backend, login, password).await;
-                    return AuthEnd::Close;
+                    return match self.login_backend(&backend, login, password).await {
+                        Some(upstream) => AuthEnd::LoggedIn(upstream),
+                        None => AuthEnd::Close,
+                    };
                 }
             }
         }
@@ -262,14 +273,19 @@ impl Dialogue {
         AuthEnd::Retry
     }
 
-    /// Logs in to the backend and relays until the session ends.
-    async fn proxy(&mut self, backend: &auth::BackendAddr, login: Vec<u8>, password: Vec<u8>) {
+    /// Logs in to the backend; `None` when the session is over (the client has been
+    /// told, and the log says why).
+    async fn login_backend(
+        &mut self,
+        backend: &auth::BackendAddr,
+        login: Vec<u8>,
+        password: Vec<u8>,
+    ) -> Option<TcpStream> {
         let addr = match auth::resolve(backend).await {
             Ok(addr) => addr,
             Err(e) => {
-                return self
-                    .internal_error(&e.to_string(), "in http auth state")
-                    .await
+                self.internal_error(&e.to_string(), auth::LOG_ACTION).await;
+                return None;
             }
         };
         self.log.login = Some(escape(&login));
@@ -280,10 +296,13 @@ impl Dialogue {
             .backend_login(&login, &password, conf.proxy.buffer);
         drop(password);
         let deadline = Instant::now() + conf.timeout;
-        let (mut upstream, reply) = match connect_and_login(addr, steps, deadline).await {
+        let proxy_header = accept::backend_proxy_header(&conf, &self.peer);
+        let outcome = connect_and_login(addr, proxy_header, steps, deadline).await;
+        let (mut upstream, reply) = match outcome {
             BackendOutcome::LoggedIn(stream, reply) => (stream, reply),
             BackendOutcome::Failed { log, action } => {
-                return self.internal_error(&log, action).await;
+                self.internal_error(&log, action).await;
+                return None;
             }
             // A reply too long for `proxy_buffer` comes with nothing to pass on.
             BackendOutcome::Refused { buffered, log }
@@ -291,36 +310,47 @@ impl Dialogue {
             {
                 self.log.info(&log, Some("reading response from upstream"));
                 let _ = self.write(&buffered).await;
-                return;
+                return None;
             }
             BackendOutcome::Refused { log, .. } => {
-                return self
-                    .internal_error(&log, "reading response from upstream")
+                self.internal_error(&log, "reading response from upstream")
                     .await;
+                return None;
             }
         };
         if self.write(&reply).await.is_err() {
-            return;
+            return None;
         }
         self.log.info("client logged in", None);
         let pipelined = self.machine.take_pipelined();
         if !pipelined.is_empty() && upstream.write_all(&pipelined).await.is_err() {
-            return;
+            return None;
         }
-        let buffers = RelayBuffers {
-            client_to_backend: RELAY_CHUNK,
-            backend_to_client: RELAY_CHUNK,
-        };
-        let end = relay(&mut self.client, &mut upstream, buffers, conf.proxy.timeout).await;
+        Some(upstream)
+    }
+
+    /// The relay phase. The pre-auth machine and its buffers are dropped first: an
+    /// idle logged-in session should cost little more than its sockets.
+    async fn relay(self, mut upstream: TcpStream) {
+        let Dialogue {
+            server,
+            mut client,
+            machine,
+            log,
+            ..
+        } = self;
+        drop(machine);
+        let end = relay(&mut client, &mut upstream, server.conf.proxy.timeout).await;
         match end {
-            RelayEnd::ClientTimedOut => self.log.info("client timed out", None),
+            RelayEnd::ClientTimedOut => log.info("client timed out", None),
             RelayEnd::ClientError(e) | RelayEnd::BackendError(e) => {
-                self.log.info(&format!("proxied session done ({e})"), None)
+                log.info(&format!("proxied session done ({e})"), None)
             }
             RelayEnd::ClientClosed | RelayEnd::BackendClosed => {
-                self.log.info("proxied session done", None)
+                log.info("proxied session done", None)
             }
         }
+        let _ = timeout(CLOSE_NOTIFY_GRACE, client.shutdown()).await;
     }
 
     async fn internal_error(&mut self, message: &str, action: &str) {

@@ -6,23 +6,26 @@
 //! deadline from the greeting (not an idle timer), the backend login has its own
 //! `timeout` deadline, and the relay has `proxy_timeout` re-armed by client activity.
 
+mod accept;
 mod backend;
 mod context;
 mod dialogue;
+mod smtp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use openssl::ssl::SslContext;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
+use tokio::time::{timeout_at, Instant};
 
 use crate::config::{Protocol, Server};
 use crate::net::ClientStream;
 use crate::proto::imap::ImapPreAuth;
+use crate::proto::pop3::Pop3PreAuth;
 use crate::proto::PreAuth;
 
+pub use accept::{cert_refusal_line, Peer};
 pub use context::SessionLog;
 
 /// A server block ready to serve: its config and its TLS context.
@@ -39,6 +42,8 @@ pub struct Accepted {
     pub listen_text: String,
     /// `listen ... ssl`.
     pub implicit_tls: bool,
+    /// `listen ... proxy_protocol`: a PROXY header comes first.
+    pub proxy_protocol: bool,
     pub id: u64,
 }
 
@@ -46,16 +51,17 @@ pub struct Accepted {
 /// logged with who ended the session and why.
 pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
     let Accepted {
-        stream,
+        mut stream,
         peer,
         listen_text,
         implicit_tls,
+        proxy_protocol,
         id,
     } = accepted;
     // nginx's mail module leaves Nagle on, which holds its greeting after a TLS
     // handshake for ~40 ms; small request/response exchanges want it off.
     let _ = stream.set_nodelay(true);
-    let log = SessionLog {
+    let mut log = SessionLog {
         id,
         client: peer.ip(),
         server: listen_text,
@@ -65,13 +71,25 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
     };
     log.info(&format!("client {peer} connected to {}", log.server), None);
     let conf = &server.conf;
+    // One `timeout` covers the PROXY header and the implicit TLS handshake, as in nginx.
+    let accept_deadline = Instant::now() + conf.timeout;
+    let local = stream.local_addr().unwrap_or(peer);
+    let mut origin = accept::peer_after_header(conf, peer, local, None);
+    if proxy_protocol {
+        let Some(header) = accept::read_proxy_header(&mut stream, accept_deadline, &log).await
+        else {
+            return;
+        };
+        origin = accept::peer_after_header(conf, peer, local, header.addrs);
+        log.client = origin.client.ip();
+    }
     let mut client = ClientStream::Plain(stream);
     if implicit_tls {
         let Some(ctx) = &server.tls else {
             log.error("no TLS context for \"listen ... ssl\"", None);
             return;
         };
-        match timeout(conf.timeout, client.into_tls(ctx)).await {
+        match timeout_at(accept_deadline, client.into_tls(ctx)).await {
             Ok(Ok(tls)) => client = tls,
             Ok(Err(e)) => {
                 log.info(
@@ -86,6 +104,9 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
             }
         }
     }
+    if !accept::client_cert_allowed(&mut client, conf, &log, "SSL handshaking").await {
+        return;
+    }
     let machine: Box<dyn PreAuth> = match conf.protocol {
         Protocol::Imap => Box::new(ImapPreAuth::new(
             &conf.imap,
@@ -94,15 +115,15 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
             &conf.server_name,
             client.is_tls(),
         )),
-        other => {
-            log.error(
-                &format!("protocol {} is not supported yet", other.name()),
-                None,
-            );
-            let _ = client.shutdown().await;
-            return;
-        }
+        Protocol::Pop3 => Box::new(Pop3PreAuth::new(
+            &conf.pop3,
+            conf.starttls,
+            conf.max_errors,
+            &conf.server_name,
+            client.is_tls(),
+        )),
+        Protocol::Smtp => return smtp::serve(server.clone(), client, log, origin).await,
     };
     let deadline = Instant::now() + conf.timeout;
-    dialogue::run(server.clone(), client, machine, log, peer, deadline).await;
+    dialogue::run(server.clone(), client, machine, log, origin, deadline).await;
 }

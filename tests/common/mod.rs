@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod pop3;
+pub mod smtp;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;

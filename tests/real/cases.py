@@ -5,6 +5,7 @@ Dovecot behind it, the seeded messages and the capabilities the config announces
 """
 
 import imaplib
+import poplib
 import socket
 import ssl
 import subprocess
@@ -257,3 +258,57 @@ class Curl(unittest.TestCase):
         result = curl("--ssl-reqd", url, "-u", "alice:secret")
         self.assertCurlOk(result)
         self.assertEqual(result.stdout, TARGET.messages["small"])
+
+
+def pop3_number(name):
+    """The POP3 message number of a seeded message: its rank by UID in Alice's INBOX."""
+    return sorted(TARGET.uids, key=TARGET.uids.get).index(name) + 1
+
+
+def pop3s():
+    return poplib.POP3_SSL("127.0.0.1", TARGET.pop3s_port, context=tls_context(), timeout=60)
+
+
+class Pop3(unittest.TestCase):
+    """POP3 over implicit TLS (a 995-style `pop3 ssl` listener) with poplib and curl."""
+
+    def test_greeting_and_capa_are_the_proxys_own(self):
+        client = pop3s()
+        try:
+            self.assertEqual(client.getwelcome(), b"+OK POP3 ready")
+            self.assertEqual(client.capa(), {"TOP": [], "USER": [], "UIDL": [], "SASL": ["PLAIN", "LOGIN"]})
+        finally:
+            client.quit()
+
+    def test_login_stat_and_10mib_retr_are_byte_identical(self):
+        client = pop3s()
+        try:
+            client.user("alice")
+            self.assertTrue(client.pass_("secret").startswith(b"+OK"))
+            count, size = client.stat()
+            self.assertEqual(count, len(TARGET.messages))
+            started = time.monotonic()
+            _, lines, _ = client.retr(pop3_number("big"))
+            TARGET.timings["10 MiB RETR (poplib)"] = time.monotonic() - started
+            data = b"\r\n".join(lines) + b"\r\n"
+            self.assertEqual(len(data), len(TARGET.messages["big"]))
+            self.assertEqual(sha256(data), sha256(TARGET.messages["big"]))
+            _, lines, _ = client.retr(pop3_number("utf8"))
+            self.assertEqual(b"\r\n".join(lines) + b"\r\n", TARGET.messages["utf8"])
+        finally:
+            client.quit()
+
+    def test_wrong_password_relays_dovecots_err(self):
+        client = pop3s()
+        try:
+            client.user("alice")
+            with self.assertRaisesRegex(poplib.error_proto, r"-ERR \[AUTH\] Authentication failed"):
+                client.pass_("wrong")
+        finally:
+            client.close()
+
+    def test_curl_retrieves_the_10mib_message(self):
+        url = f"pop3s://127.0.0.1:{TARGET.pop3s_port}/{pop3_number('big')}"
+        result = curl(url, "-u", "alice:secret")
+        self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace"))
+        self.assertEqual(sha256(result.stdout), sha256(TARGET.messages["big"]))

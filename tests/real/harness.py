@@ -107,7 +107,7 @@ def _replace_once(text, pattern, replacement):
     return new
 
 
-def derive_proxy_config(template, *, tls_port, starttls_port, auth_port, cert, key, state):
+def derive_proxy_config(template, *, tls_port, starttls_port, auth_port, cert, key, state, pop3s_port=None):
     """The migration example, moved to loopback test ports, a temp dir and a test cert.
 
     Only the lines an admin would EDIT are replaced, and each must exist exactly once, so the
@@ -125,7 +125,16 @@ def derive_proxy_config(template, *, tls_port, starttls_port, auth_port, cert, k
         (r"^worker_processes\s+\S+;", "worker_processes 2;"),
     ]:
         text = _replace_once(text, pattern, replacement)
+    if pop3s_port is not None:
+        text = add_pop3s_server(text, pop3s_port)
     return "# Derived by tests/real/harness.py from examples/migration/nginx.conf\ndaemon off;\n" + text
+
+
+def add_pop3s_server(text, port):
+    """A `pop3 ssl` listener (995-style) before the `mail {}` block's closing brace."""
+    block = f"\n    server {{\n        listen 127.0.0.1:{port} ssl;\n        protocol pop3;\n    }}\n"
+    end = text.rstrip().rfind("}")
+    return text[:end] + block + text[end:]
 
 
 def config_capabilities(template):
@@ -144,17 +153,19 @@ def proxy_command(kind, binary, conf, state):
     return [binary, "-c", str(conf)]
 
 
-def start_php_auth(children, script, port, backend_port, state):
-    env = dict(os.environ, BACKEND_HOST="127.0.0.1", BACKEND_IMAP_PORT=str(backend_port))
+def start_php_auth(children, script, port, backend_port, state, pop3_port=110):
+    env = dict(os.environ, BACKEND_HOST="127.0.0.1", BACKEND_IMAP_PORT=str(backend_port),
+               BACKEND_POP3_PORT=str(pop3_port))
     argv = ["php", "-S", f"127.0.0.1:{port}", str(script)]
     proc = children.start("php auth", argv, Path(state) / "auth.log", env=env, cwd=state)
     wait_for_port(port, time.monotonic() + 15, proc, "php -S")
     return proc
 
 
-def start_rust_auth(children, binary, port, backend_port, state):
+def start_rust_auth(children, binary, port, backend_port, state, pop3_port=110):
     conf = Path(state) / "auth.toml"
-    conf.write_text(f'listen = "127.0.0.1:{port}"\n\n[backend]\nimap = "127.0.0.1:{backend_port}"\n')
+    conf.write_text(f'listen = "127.0.0.1:{port}"\n\n[backend]\nimap = "127.0.0.1:{backend_port}"\n'
+                    f'pop3 = "127.0.0.1:{pop3_port}"\n')
     proc = children.start("mailproxy-auth", [str(binary), "-c", str(conf)], Path(state) / "auth.log")
     wait_for_port(port, time.monotonic() + 15, proc, "mailproxy-auth")
     return proc

@@ -7,8 +7,9 @@
 
 Starts a private Dovecot (tests/real/dovecot), seeds Alice's INBOX (one message is 10 MiB),
 then for each auth server (`php -S examples/auth.php`, `mailproxy-auth`) starts the proxy with
-a config derived from examples/migration/nginx.conf and runs tests/real/cases.py with imaplib
-and curl. Ends with `N passed, N failed, N skipped`; exit status 1 if anything failed.
+a config derived from examples/migration/nginx.conf (plus a `pop3 ssl` server) and runs
+tests/real/cases.py with imaplib, poplib and curl. Ends with `N passed, N failed, N skipped`;
+exit status 1 if anything failed.
 Every process it starts is stopped on exit, including on failure and Ctrl-C.
 """
 
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "dovecot"))
 
 import cases  # noqa: E402
 import harness  # noqa: E402
+import haproxy  # noqa: E402
 from dovecot import PrivateDovecot, wait_for_port  # noqa: E402
 
 AUTH_VARIANTS = ("php", "rust")
@@ -48,6 +50,11 @@ class Target:
     capabilities: list
     auth_methods: list
     timings: dict = field(default_factory=dict)
+    pop3s_port: int = 0
+    # HAProxy (send-proxy-v2) in front of a `listen ... proxy_protocol` server: see haproxy.py.
+    haproxy_port: int = 0
+    pp_port: int = 0
+    error_log: Path | None = None
 
 
 class TimedResult(unittest.TextTestResult):
@@ -106,12 +113,12 @@ def resolve_binaries(args):
         sys.exit(f"run.py: missing {', '.join(missing)} (build with cargo build --release?)")
 
 
-def start_auth(children, args, variant, backend_port, state):
+def start_auth(children, args, variant, base, state):
     port = harness.free_port()
     if variant == "php":
-        harness.start_php_auth(children, args.auth_script, port, backend_port, state)
+        harness.start_php_auth(children, args.auth_script, port, base.backend_port, state, base.pop3_port)
     else:
-        harness.start_rust_auth(children, args.auth_bin, port, backend_port, state)
+        harness.start_rust_auth(children, args.auth_bin, port, base.backend_port, state, base.pop3_port)
     return port
 
 
@@ -144,21 +151,29 @@ def run_variant(children, args, variant, base):
     state.mkdir()
     label = f"proxy={args.proxy} auth={variant}"
     print(f"\n=== {label} ===", flush=True)
-    auth_port = start_auth(children, args, variant, base.backend_port, state)
-    tls_port, starttls_port = harness.free_port(), harness.free_port()
+    auth_port = start_auth(children, args, variant, base, state)
+    tls_port, starttls_port, pop3s_port = harness.free_port(), harness.free_port(), harness.free_port()
     template = Path(args.config).read_text()
     conf = state / "mail.conf"
-    conf.write_text(harness.derive_proxy_config(
+    derived = harness.derive_proxy_config(
         template, tls_port=tls_port, starttls_port=starttls_port, auth_port=auth_port,
-        cert=base.cert, key=base.key, state=state))
+        cert=base.cert, key=base.key, state=state, pop3s_port=pop3s_port)
+    pp_port, haproxy_port = harness.free_port(), harness.free_port()
+    conf.write_text(haproxy.add_proxy_protocol_server(derived, pp_port))
     capabilities, methods = harness.config_capabilities(template)
     target = Target(label, tls_port, starttls_port, base.backend_port, base.cert,
-                    base.messages, base.uids, capabilities, methods)
-    proc = start_proxy(children, args, conf, state, (tls_port, starttls_port), target.timings)
+                    base.messages, base.uids, capabilities, methods, pop3s_port=pop3s_port)
+    target.pp_port, target.error_log = pp_port, state / "error.log"
+    ports = (tls_port, starttls_port, pop3s_port, pp_port)
+    proc = start_proxy(children, args, conf, state, ports, target.timings)
+    if haproxy.available():
+        haproxy.start_haproxy(children, state, haproxy_port, pp_port)
+        target.haproxy_port = haproxy_port
 
-    cases.TARGET = target
+    cases.TARGET = haproxy.TARGET = target
     started = time.monotonic()
     suite = unittest.defaultTestLoader.loadTestsFromModule(cases)
+    suite.addTests(unittest.defaultTestLoader.loadTestsFromModule(haproxy))
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=TimedResult)
     result = runner.run(suite)
     target.timings["suite"] = time.monotonic() - started
@@ -183,6 +198,7 @@ class Base:
     key: Path
     messages: dict
     uids: dict
+    pop3_port: int = 110
 
 
 def main():
@@ -205,7 +221,7 @@ def main():
         uids = harness.seed_mailbox(dovecot.imap_port, "alice", "secret", messages)
         print(f"timing: seeding {sum(map(len, messages.values()))} bytes {time.monotonic() - started:.2f}s")
         cert, key = harness.make_certificate(root)
-        base = Base(root, dovecot.imap_port, cert, key, messages, uids)
+        base = Base(root, dovecot.imap_port, cert, key, messages, uids, dovecot.pop3_port)
         for variant in args.auth:
             try:
                 result = run_variant(children, args, variant, base)

@@ -20,7 +20,8 @@
 //! `* ...` line (SmarterMail's and Gmail's `* CAPABILITY ...`) is tolerated and relayed
 //! to the client together with the tagged reply; 1.22.1 failed the login.
 
-use crate::proto::{BackendLogin, LoginFailure, LoginStep};
+use crate::proto::reply::{Fill, ReplyBuffer};
+use crate::proto::{BackendLogin, LoginStep};
 
 const READING: &str = "reading response from upstream";
 
@@ -50,8 +51,7 @@ pub struct ImapBackendLogin {
     login: Vec<u8>,
     password: Vec<u8>,
     step: Step,
-    reply: Vec<u8>,
-    capacity: usize,
+    reply: ReplyBuffer,
     action: &'static str,
 }
 
@@ -63,14 +63,13 @@ impl ImapBackendLogin {
             login: login.to_vec(),
             password: password.to_vec(),
             step: Step::Greeting,
-            reply: Vec::with_capacity(capacity),
-            capacity,
+            reply: ReplyBuffer::new(capacity),
             action: "connecting to upstream",
         }
     }
 
     fn check(&self) -> Verdict {
-        let reply = &self.reply;
+        let reply = self.reply.bytes();
         let accepted = match self.step {
             Step::Greeting => reply.starts_with(b"* OK"),
             Step::LoginCommand | Step::User => reply.starts_with(b"+"),
@@ -85,7 +84,7 @@ impl ImapBackendLogin {
     }
 
     fn check_tagged_ok(&self) -> Verdict {
-        let reply = &self.reply;
+        let reply = self.reply.bytes();
         let mut p = 0;
         if reply.starts_with(b"* ") {
             p = match find_crlf(&reply[2..]) {
@@ -133,7 +132,7 @@ impl ImapBackendLogin {
             }
             Step::Password | Step::LoggedIn => {
                 self.step = Step::LoggedIn;
-                return LoginStep::Done(std::mem::take(&mut self.reply));
+                return LoginStep::Done(self.reply.take());
             }
         };
         self.step = next;
@@ -141,53 +140,24 @@ impl ImapBackendLogin {
         self.reply.clear();
         LoginStep::Send(line)
     }
-
-    fn too_long(&self) -> LoginStep {
-        let shown = until_nul(&self.reply[..self.reply.len() - 1]);
-        LoginStep::Failed(LoginFailure {
-            buffered: Vec::new(),
-            log: format!(
-                "upstream sent too long response line: \"{}\"",
-                String::from_utf8_lossy(shown)
-            ),
-        })
-    }
-
-    fn rejected(&self, from: usize) -> LoginStep {
-        let shown = until_nul(&self.reply[from..self.reply.len() - 2]);
-        LoginStep::Failed(LoginFailure {
-            buffered: self.reply.clone(),
-            log: format!(
-                "upstream sent invalid response: \"{}\"",
-                String::from_utf8_lossy(shown)
-            ),
-        })
-    }
 }
 
 impl BackendLogin for ImapBackendLogin {
     fn receive(&mut self, data: &[u8]) -> LoginStep {
         self.action = READING;
-        let take = data.len().min(self.free_space());
-        self.reply.extend_from_slice(&data[..take]);
-        if self.reply.len() < 4 {
-            return LoginStep::NeedMore;
-        }
-        if !self.reply.ends_with(b"\r\n") {
-            if self.free_space() == 0 {
-                return self.too_long();
-            }
-            return LoginStep::NeedMore;
-        }
-        match self.check() {
-            Verdict::Accepted => self.advance(),
-            Verdict::Incomplete => LoginStep::NeedMore,
-            Verdict::Rejected { from } => self.rejected(from),
+        match self.reply.fill(data) {
+            Fill::NeedMore => LoginStep::NeedMore,
+            Fill::TooLong(failure) => LoginStep::Failed(failure),
+            Fill::Complete => match self.check() {
+                Verdict::Accepted => self.advance(),
+                Verdict::Incomplete => LoginStep::NeedMore,
+                Verdict::Rejected { from } => LoginStep::Failed(self.reply.rejected(from)),
+            },
         }
     }
 
     fn free_space(&self) -> usize {
-        self.capacity.saturating_sub(self.reply.len())
+        self.reply.free_space()
     }
 
     fn log_action(&self) -> &'static str {
@@ -197,12 +167,4 @@ impl BackendLogin for ImapBackendLogin {
 
 fn find_crlf(data: &[u8]) -> Option<usize> {
     data.windows(2).position(|w| w == b"\r\n")
-}
-
-/// nginx logs these replies with `%s`, which stops at the first NUL.
-fn until_nul(data: &[u8]) -> &[u8] {
-    match data.iter().position(|&b| b == 0) {
-        Some(nul) => &data[..nul],
-        None => data,
-    }
 }

@@ -439,17 +439,14 @@ impl PreAuth for ImapPreAuth {
     }
 
     fn receive(&mut self, data: &[u8]) {
-        let take = data.len().min(self.buffer.free_space());
-        let last = self.buffer.last;
-        self.buffer.data[last..last + take].copy_from_slice(&data[..take]);
-        self.buffer.last += take;
+        self.buffer.append(data);
     }
 
     fn next_action(&mut self) -> Action {
         let outcome = match self.parser.parse(&mut self.buffer) {
             Parsed::Again if !self.buffer.is_full() => return Action::NeedInput,
             Parsed::Again => {
-                let command = super::redacted_command(&self.buffer.data[..self.buffer.last]);
+                let command = super::redacted_command(self.buffer.contents());
                 self.log(format!("client sent too long command {command}"));
                 self.quit = true;
                 Outcome::INVALID
@@ -486,9 +483,7 @@ impl PreAuth for ImapPreAuth {
 
     /// Only for a successful login: the machine is done with these bytes.
     fn take_pipelined(&mut self) -> Vec<u8> {
-        let pipelined = self.buffer.data[self.buffer.pos..self.buffer.last].to_vec();
-        self.buffer.reset();
-        pipelined
+        self.buffer.take_unconsumed()
     }
 
     fn take_log(&mut self) -> Option<String> {

@@ -18,47 +18,7 @@
 //! One deliberate difference: a literal length that would overflow is invalid (newer
 //! nginx, 1.29.6); 1.22.1 wraps around.
 
-/// The pre-auth command buffer: fixed size, never compacted while it holds unconsumed
-/// bytes, reset to empty only when everything has been consumed (reference §4.1).
-///
-/// Bytes before `last` from earlier commands are kept, like nginx's buffer: a stale
-/// tag (see [`Parser::tag`]) reads them.
-pub(super) struct CommandBuffer {
-    pub data: Vec<u8>,
-    pub pos: usize,
-    pub last: usize,
-}
-
-impl CommandBuffer {
-    pub fn new(size: usize) -> Self {
-        CommandBuffer {
-            data: vec![0; size],
-            pos: 0,
-            last: 0,
-        }
-    }
-
-    pub fn free_space(&self) -> usize {
-        self.data.len() - self.last
-    }
-
-    pub fn is_full(&self) -> bool {
-        self.last == self.data.len()
-    }
-
-    /// Drops everything (STARTTLS, or all consumed).
-    pub fn reset(&mut self) {
-        self.pos = 0;
-        self.last = 0;
-    }
-
-    /// Resets only if every byte has been consumed (nginx's "buffer empty" moment).
-    pub fn reset_if_consumed(&mut self) {
-        if self.pos == self.last {
-            self.reset();
-        }
-    }
-}
+pub(super) use crate::proto::buffer::CommandBuffer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Command {

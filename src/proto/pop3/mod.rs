@@ -1,0 +1,534 @@
+//! The POP3 pre-auth dialogue (reference §6) and the POP3 backend login (§10.3).
+//!
+//! [`Pop3PreAuth`] is nginx's `ngx_mail_pop3_auth_state` as a sans-I/O machine: one
+//! command per [`next_action`](PreAuth::next_action) call, replies byte for byte as
+//! nginx sends them. The driver rules are IMAP's (see [`super::imap`]): the same
+//! session loop serves both.
+//!
+//! What makes POP3 different from IMAP:
+//!
+//! - the command buffer is a fixed 128 bytes (there is no `pop3_client_buffer`);
+//! - the greeting carries the APOP / CRAM-MD5 salt when either is enabled, so the salt
+//!   exists from the start and CRAM-MD5 reuses it;
+//! - `USER` moves to a "user" state where only `PASS`, `CAPA`, `QUIT` and `NOOP` work;
+//!   **any** invalid command, syntactic or not, goes back to the start state and so
+//!   forgets the user (§18.9).
+//!
+//! # Differences from nginx 1.22.1
+//!
+//! - A too-long command is logged with only its verb (nginx logs the whole buffer,
+//!   which can hold a password).
+//! - CRAM-MD5 responses follow the shared rules of [`super::sasl`].
+
+mod backend;
+mod parser;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_backend;
+
+pub use backend::Pop3BackendLogin;
+
+use std::collections::VecDeque;
+
+use super::buffer::CommandBuffer;
+use super::sasl::{self, SaslError, SaslStart};
+use super::{Action, AuthMethod, BackendLogin, Credentials, PreAuth};
+use crate::config::{AuthMethods, Pop3Settings, Starttls};
+use parser::{Command, Parsed, Parser};
+
+/// nginx's fixed POP3 command buffer (pre-auth lines, and its relay buffer too).
+pub const COMMAND_BUFFER: usize = 128;
+
+const GREETING: &[u8] = b"+OK POP3 ready";
+const OK: &[u8] = b"+OK\r\n";
+const PLAIN_NEXT: &[u8] = b"+ \r\n";
+const USERNAME_NEXT: &[u8] = b"+ VXNlcm5hbWU6\r\n";
+const PASSWORD_NEXT: &[u8] = b"+ UGFzc3dvcmQ6\r\n";
+const INVALID: &[u8] = b"-ERR invalid command\r\n";
+const INTERNAL_ERROR: &[u8] = b"-ERR internal server error\r\n";
+
+/// Which line the dialogue expects next (nginx's `mail_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expecting {
+    Command,
+    /// After `USER`: `PASS` (or `CAPA`, `QUIT`, `NOOP`).
+    Pass,
+    LoginUsername,
+    LoginPassword,
+    PlainResponse,
+    CramMd5Response,
+    ExternalUsername,
+}
+
+/// The CAPA and AUTH replies, built once like nginx does at config time (§6.3).
+#[derive(Debug, Clone)]
+struct Lists {
+    capability: Vec<u8>,
+    starttls: Vec<u8>,
+    starttls_only: Vec<u8>,
+    auth: Vec<u8>,
+}
+
+impl Lists {
+    fn new(settings: &Pop3Settings) -> Self {
+        const HEADER: &[u8] = b"+OK Capability list follows\r\n";
+        let auth = &settings.auth;
+        // `pop3_auth plain` implies LOGIN; APOP never appears in these lists.
+        let mechanisms: Vec<&str> = [
+            (auth.plain, "PLAIN"),
+            (auth.plain || auth.login, "LOGIN"),
+            (auth.cram_md5, "CRAM-MD5"),
+            (auth.external, "EXTERNAL"),
+        ]
+        .iter()
+        .filter(|(enabled, _)| *enabled)
+        .map(|&(_, name)| name)
+        .collect();
+
+        let mut capability = HEADER.to_vec();
+        let mut starttls_only = HEADER.to_vec();
+        for name in &settings.capabilities {
+            capability.extend_from_slice(format!("{name}\r\n").as_bytes());
+            if !name.eq_ignore_ascii_case("USER") {
+                starttls_only.extend_from_slice(format!("{name}\r\n").as_bytes());
+            }
+        }
+        capability.extend_from_slice(b"SASL");
+        for name in &mechanisms {
+            capability.extend_from_slice(format!(" {name}").as_bytes());
+        }
+        capability.extend_from_slice(b"\r\n");
+        let mut starttls = capability.clone();
+        starttls.extend_from_slice(b"STLS\r\n.\r\n");
+        capability.extend_from_slice(b".\r\n");
+        starttls_only.extend_from_slice(b"STLS\r\n.\r\n");
+
+        let mut auth_list = b"+OK methods supported:\r\n".to_vec();
+        for name in &mechanisms {
+            auth_list.extend_from_slice(format!("{name}\r\n").as_bytes());
+        }
+        auth_list.extend_from_slice(b".\r\n");
+        Lists {
+            capability,
+            starttls,
+            starttls_only,
+            auth: auth_list,
+        }
+    }
+}
+
+/// What handling one line produced (nginx's return code plus `s->out`).
+enum Outcome {
+    Reply(Vec<u8>),
+    Invalid,
+    Authenticate(AuthMethod),
+    StartTls,
+}
+
+impl Outcome {
+    fn ok() -> Self {
+        Outcome::Reply(OK.to_vec())
+    }
+}
+
+/// The POP3 pre-auth machine; see the module documentation.
+pub struct Pop3PreAuth {
+    buffer: CommandBuffer,
+    parser: Parser,
+    expecting: Expecting,
+    lists: Lists,
+    auth: AuthMethods,
+    starttls: Starttls,
+    tls: bool,
+    max_errors: u32,
+    errors: u32,
+    /// Set when the current reply must be followed by a close.
+    quit: bool,
+    /// Made at construction when APOP or CRAM-MD5 is enabled (the greeting shows it).
+    salt: Option<Vec<u8>>,
+    login: Vec<u8>,
+    password: Vec<u8>,
+    logs: VecDeque<String>,
+}
+
+impl std::fmt::Debug for Pop3PreAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pop3PreAuth")
+            .field("expecting", &self.expecting)
+            .field("tls", &self.tls)
+            .field("errors", &self.errors)
+            .field("login", &String::from_utf8_lossy(&self.login))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pop3PreAuth {
+    /// `tls`: the connection is already TLS (implicit TLS listener).
+    pub fn new(
+        settings: &Pop3Settings,
+        starttls: Starttls,
+        max_errors: u32,
+        server_name: &str,
+        tls: bool,
+    ) -> Self {
+        let salted = settings.auth.apop || settings.auth.cram_md5;
+        Self::with_salt(
+            settings,
+            starttls,
+            max_errors,
+            salted.then(|| sasl::make_salt(server_name)),
+            tls,
+        )
+    }
+
+    /// As [`new`](Self::new) with a given salt (tests need a fixed one).
+    fn with_salt(
+        settings: &Pop3Settings,
+        starttls: Starttls,
+        max_errors: u32,
+        salt: Option<Vec<u8>>,
+        tls: bool,
+    ) -> Self {
+        Pop3PreAuth {
+            buffer: CommandBuffer::new(COMMAND_BUFFER),
+            parser: Parser::new(),
+            expecting: Expecting::Command,
+            lists: Lists::new(settings),
+            auth: settings.auth,
+            starttls,
+            tls,
+            max_errors,
+            errors: 0,
+            quit: false,
+            salt,
+            login: Vec::new(),
+            password: Vec::new(),
+            logs: VecDeque::new(),
+        }
+    }
+
+    /// `starttls only` and not yet TLS: every login command is refused.
+    fn starttls_only(&self) -> bool {
+        !self.tls && self.starttls == Starttls::Only
+    }
+
+    /// Counts a syntax error; the one that reaches `max_errors` closes.
+    fn count_error(&mut self) {
+        self.errors = self.errors.saturating_add(1);
+        if self.errors >= self.max_errors {
+            self.logs
+                .push_back("client sent too many invalid commands".into());
+            self.quit = true;
+        }
+    }
+
+    fn handle_line(&mut self) -> Outcome {
+        let args = std::mem::take(&mut self.parser.args);
+        let command = self.parser.command;
+        match self.expecting {
+            Expecting::Command => match command {
+                Some(Command::User) => self.user(&args),
+                Some(Command::Capa) => Outcome::Reply(self.capabilities(true).to_vec()),
+                Some(Command::Apop) => self.apop(&args),
+                Some(Command::Auth) => self.auth_command(&args),
+                Some(Command::Quit) => self.quit(),
+                Some(Command::Noop) => Outcome::ok(),
+                Some(Command::Stls) => self.stls(),
+                Some(Command::Pass) | None => Outcome::Invalid,
+            },
+            Expecting::Pass => match command {
+                Some(Command::Pass) => self.pass(&args),
+                Some(Command::Capa) => Outcome::Reply(self.capabilities(false).to_vec()),
+                Some(Command::Quit) => self.quit(),
+                Some(Command::Noop) => Outcome::ok(),
+                _ => Outcome::Invalid,
+            },
+            _ => {
+                let response = args.first().map(Vec::as_slice).unwrap_or_default();
+                self.handle_response(response)
+            }
+        }
+    }
+
+    /// CAPA: STLS is offered only in the start state (`offer_stls`) of a plain connection.
+    fn capabilities(&self, offer_stls: bool) -> &[u8] {
+        match (offer_stls && !self.tls, self.starttls) {
+            (true, Starttls::On) => &self.lists.starttls,
+            (true, Starttls::Only) => &self.lists.starttls_only,
+            _ => &self.lists.capability,
+        }
+    }
+
+    fn quit(&mut self) -> Outcome {
+        self.quit = true;
+        Outcome::ok()
+    }
+
+    fn user(&mut self, args: &[Vec<u8>]) -> Outcome {
+        match args {
+            [login] if !self.starttls_only() => {
+                self.login = login.clone();
+                self.expecting = Expecting::Pass;
+                Outcome::ok()
+            }
+            _ => Outcome::Invalid,
+        }
+    }
+
+    /// Not checked against `starttls only`: `USER` already was.
+    fn pass(&mut self, args: &[Vec<u8>]) -> Outcome {
+        match args {
+            [password] => {
+                self.password = password.clone();
+                Outcome::Authenticate(AuthMethod::Plain)
+            }
+            _ => Outcome::Invalid,
+        }
+    }
+
+    fn apop(&mut self, args: &[Vec<u8>]) -> Outcome {
+        match args {
+            [login, digest] if !self.starttls_only() && self.auth.apop => {
+                self.login = login.clone();
+                self.password = digest.clone();
+                Outcome::Authenticate(AuthMethod::Apop)
+            }
+            _ => Outcome::Invalid,
+        }
+    }
+
+    fn stls(&mut self) -> Outcome {
+        if self.tls || self.starttls == Starttls::Off {
+            return Outcome::Invalid;
+        }
+        self.buffer.reset();
+        Outcome::StartTls
+    }
+
+    fn auth_command(&mut self, args: &[Vec<u8>]) -> Outcome {
+        if self.starttls_only() {
+            return Outcome::Invalid;
+        }
+        if args.is_empty() {
+            self.parser.reset_line();
+            return Outcome::Reply(self.lists.auth.clone());
+        }
+        match sasl::select_mechanism(args) {
+            None => Outcome::Invalid,
+            Some(SaslStart::LoginPrompt) => self.prompt(Expecting::LoginUsername, USERNAME_NEXT),
+            Some(SaslStart::LoginUsername(response)) => self.login_username(response),
+            Some(SaslStart::PlainPrompt) => self.prompt(Expecting::PlainResponse, PLAIN_NEXT),
+            Some(SaslStart::PlainResponse(response)) => self.plain_response(response),
+            Some(SaslStart::CramMd5) if self.auth.cram_md5 => match &self.salt {
+                Some(salt) => {
+                    let challenge = sasl::cram_md5_challenge(b"+ ", salt);
+                    self.prompt(Expecting::CramMd5Response, &challenge)
+                }
+                None => Outcome::Invalid,
+            },
+            Some(SaslStart::ExternalPrompt) if self.auth.external => {
+                self.prompt(Expecting::ExternalUsername, USERNAME_NEXT)
+            }
+            Some(SaslStart::CramMd5 | SaslStart::ExternalPrompt) => Outcome::Invalid,
+            Some(SaslStart::ExternalResponse(response)) => self.external_response(response),
+        }
+    }
+
+    fn prompt(&mut self, next: Expecting, line: &[u8]) -> Outcome {
+        self.expecting = next;
+        Outcome::Reply(line.to_vec())
+    }
+
+    /// A line sent in answer to an `AUTH` challenge (only its first word counts).
+    fn handle_response(&mut self, response: &[u8]) -> Outcome {
+        match self.expecting {
+            Expecting::LoginUsername => self.login_username(response),
+            Expecting::LoginPassword => match sasl::decode_login(response) {
+                Ok(password) => {
+                    self.password = password;
+                    Outcome::Authenticate(AuthMethod::Plain)
+                }
+                Err(error) => self.sasl_error(error),
+            },
+            Expecting::PlainResponse => self.plain_response(response),
+            Expecting::CramMd5Response => match sasl::decode_cram_md5(response) {
+                Ok(decoded) => {
+                    self.login = decoded.login;
+                    self.password = decoded.secret;
+                    Outcome::Authenticate(AuthMethod::CramMd5)
+                }
+                Err(error) => self.sasl_error(error),
+            },
+            Expecting::ExternalUsername => self.external_response(response),
+            Expecting::Command | Expecting::Pass => Outcome::Invalid,
+        }
+    }
+
+    fn login_username(&mut self, response: &[u8]) -> Outcome {
+        match sasl::decode_login(response) {
+            Ok(login) => {
+                self.login = login;
+                self.prompt(Expecting::LoginPassword, PASSWORD_NEXT)
+            }
+            Err(error) => self.sasl_error(error),
+        }
+    }
+
+    fn plain_response(&mut self, response: &[u8]) -> Outcome {
+        match sasl::decode_plain(response) {
+            Ok(decoded) => {
+                self.login = decoded.login;
+                self.password = decoded.secret;
+                Outcome::Authenticate(AuthMethod::Plain)
+            }
+            Err(error) => self.sasl_error(error),
+        }
+    }
+
+    /// EXTERNAL sets the login only; the password stays what it was (as in nginx).
+    fn external_response(&mut self, response: &[u8]) -> Outcome {
+        match sasl::decode_external(response) {
+            Ok(login) => {
+                self.login = login;
+                Outcome::Authenticate(AuthMethod::External)
+            }
+            Err(error) => self.sasl_error(error),
+        }
+    }
+
+    fn sasl_error(&mut self, error: SaslError) -> Outcome {
+        self.logs.push_back(error.log_message());
+        Outcome::Invalid
+    }
+
+    /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
+    fn finish(&mut self, outcome: Outcome) -> Action {
+        let line = match outcome {
+            Outcome::Authenticate(method) => return self.start_authentication(method),
+            Outcome::Invalid => {
+                self.expecting = Expecting::Command;
+                self.parser.reset_line();
+                INVALID.to_vec()
+            }
+            Outcome::StartTls => {
+                self.parser.args.clear();
+                return Action::StartTls(OK.to_vec());
+            }
+            Outcome::Reply(line) => line,
+        };
+        self.parser.args.clear();
+        self.buffer.reset_if_consumed();
+        if !self.parser.at_line_start() {
+            // Within AUTH: the next line is a bare response.
+            self.parser.expect_response_at(self.buffer.pos);
+        }
+        if self.quit {
+            Action::ReplyAndClose(line)
+        } else {
+            Action::Reply(line)
+        }
+    }
+
+    fn start_authentication(&mut self, method: AuthMethod) -> Action {
+        self.parser.args.clear();
+        self.buffer.reset_if_consumed();
+        self.parser.reset_line();
+        Action::Authenticate(Credentials {
+            method,
+            login: self.login.clone(),
+            password: self.password.clone(),
+            salt: self.salt.clone(),
+            smtp: None,
+        })
+    }
+
+    /// What the too-long log may show: the verb of a command line, nothing of a SASL
+    /// response.
+    fn too_long_log(&self) -> String {
+        let words = match self.expecting {
+            Expecting::Command | Expecting::Pass => 1,
+            _ => 0,
+        };
+        let command = super::redacted_words(self.buffer.contents(), words);
+        format!("client sent too long command {command}")
+    }
+}
+
+impl PreAuth for Pop3PreAuth {
+    fn greeting(&mut self) -> Vec<u8> {
+        let mut line = GREETING.to_vec();
+        if let Some(salt) = &self.salt {
+            line.push(b' ');
+            line.extend_from_slice(salt);
+        } else {
+            line.extend_from_slice(b"\r\n");
+        }
+        line
+    }
+
+    fn free_space(&self) -> usize {
+        self.buffer.free_space()
+    }
+
+    fn receive(&mut self, data: &[u8]) {
+        self.buffer.append(data);
+    }
+
+    fn next_action(&mut self) -> Action {
+        let outcome = match self.parser.parse(&mut self.buffer) {
+            Parsed::Again if !self.buffer.is_full() => return Action::NeedInput,
+            Parsed::Again => {
+                let log = self.too_long_log();
+                self.logs.push_back(log);
+                self.quit = true;
+                Outcome::Invalid
+            }
+            Parsed::Invalid => {
+                self.count_error();
+                Outcome::Invalid
+            }
+            Parsed::Command => self.handle_line(),
+        };
+        self.finish(outcome)
+    }
+
+    fn tls_established(&mut self) {
+        self.tls = true;
+        self.expecting = Expecting::Command;
+    }
+
+    fn auth_failed(&mut self, message: &[u8], _smtp_error_code: Option<&[u8]>) -> Vec<u8> {
+        self.expecting = Expecting::Command;
+        let mut line = b"-ERR ".to_vec();
+        line.extend_from_slice(message);
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+
+    fn internal_error(&self) -> &'static [u8] {
+        INTERNAL_ERROR
+    }
+
+    /// Only for a successful login: the machine is done with these bytes.
+    fn take_pipelined(&mut self) -> Vec<u8> {
+        self.buffer.take_unconsumed()
+    }
+
+    fn take_log(&mut self) -> Option<String> {
+        self.logs.pop_front()
+    }
+
+    fn login(&self) -> &[u8] {
+        &self.login
+    }
+
+    fn backend_login(
+        &self,
+        login: &[u8],
+        password: &[u8],
+        buffer_size: usize,
+    ) -> Box<dyn BackendLogin> {
+        Box::new(Pop3BackendLogin::new(login, password, buffer_size))
+    }
+}

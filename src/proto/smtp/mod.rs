@@ -1,0 +1,588 @@
+//! The SMTP pre-auth dialogue (reference §7) and the SMTP backend login (§10.5).
+//!
+//! [`SmtpPreAuth`] is nginx's `ngx_mail_smtp_auth_state` as a sans-I/O machine: one
+//! command per [`next_action`](PreAuth::next_action) call, replies byte for byte as
+//! nginx sends them. The driver rules are the IMAP machine's (see
+//! [`crate::proto::imap`]). What happens before the greeting (client host lookup,
+//! `smtp_greeting_delay`) is the session's business: the machine is made afterwards,
+//! with the host name it must pass on ([`SmtpClient`]).
+//!
+//! # Differences from nginx 1.22.1
+//!
+//! - `MAIL` under `smtp_auth none` forgets the credentials of an earlier failed
+//!   `AUTH` (nginx 1.29.1), so a `none` request never carries stale ones.
+//! - The `530` refusal of `MAIL` logs a redacted command and leaves the buffer alone;
+//!   nginx (at `info` level) rewrites CR/LF in the whole buffer for its log line,
+//!   which silently drops every command pipelined after the `MAIL`.
+//! - CRAM-MD5: a response without `user SP digest` is refused (see
+//!   [`sasl::decode_cram_md5`]).
+//! - Backend login: see [`SmtpBackendLogin`] (XCLIENT `LOGIN=` is xtext-encoded; AUTH
+//!   LOGIN towards a backend that does not offer PLAIN).
+
+mod backend;
+mod parser;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_backend;
+
+pub use backend::{BackendPlan, SmtpBackendLogin};
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+use super::buffer::CommandBuffer;
+use super::sasl::{self, SaslError, SaslStart, PASSWORD_PROMPT, USERNAME_PROMPT};
+use super::{Action, AuthMethod, BackendLogin, Credentials, PreAuth, SmtpEnvelope};
+use crate::config::{AuthMethods, Server, SmtpSettings, Starttls};
+use parser::{Parsed, Parser, Verb};
+
+const OK: &[u8] = b"250 2.0.0 OK\r\n";
+const BYE: &[u8] = b"221 2.0.0 Bye\r\n";
+const START_TLS: &[u8] = b"220 2.0.0 Start TLS\r\n";
+const INVALID: &[u8] = b"500 5.5.1 Invalid command\r\n";
+const INVALID_ARGUMENT: &[u8] = b"501 5.5.4 Invalid argument\r\n";
+const AUTH_REQUIRED: &[u8] = b"530 5.7.1 Authentication required\r\n";
+const BAD_SEQUENCE: &[u8] = b"503 5.5.1 Bad sequence of commands\r\n";
+const INTERNAL_ERROR: &[u8] = b"451 4.3.2 Internal server error\r\n";
+/// The reply to a client that talks before a delayed greeting (then close).
+pub const INVALID_PIPELINING: &[u8] = b"503 5.5.0 Improper use of SMTP command pipelining\r\n";
+/// nginx's error code when auth_http sends no `Auth-Error-Code`.
+const DEFAULT_ERROR_CODE: &[u8] = b"535 5.7.0";
+
+/// The client host value when nothing better is known (no resolver, NXDOMAIN, no match).
+pub const HOST_UNAVAILABLE: &str = "[UNAVAILABLE]";
+/// The client host value after a failed lookup (timeout, server failure, bad name).
+pub const HOST_TEMPUNAVAIL: &str = "[TEMPUNAVAIL]";
+
+/// Which line the dialogue expects next (nginx's `mail_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expecting {
+    Command,
+    LoginUsername,
+    LoginPassword,
+    PlainResponse,
+    CramMd5Response,
+    ExternalUsername,
+}
+
+/// What the machine needs of a server's configuration.
+#[derive(Debug, Clone)]
+pub struct SmtpOptions {
+    pub settings: SmtpSettings,
+    pub starttls: Starttls,
+    pub max_errors: u32,
+    pub server_name: String,
+    /// `xclient`.
+    pub xclient: bool,
+    /// `proxy_smtp_auth`.
+    pub proxy_auth: bool,
+}
+
+impl SmtpOptions {
+    pub fn from_server(server: &Server) -> Self {
+        SmtpOptions {
+            settings: server.smtp.clone(),
+            starttls: server.starttls,
+            max_errors: server.max_errors,
+            server_name: server.server_name.clone(),
+            xclient: server.proxy.xclient,
+            proxy_auth: server.proxy.smtp_auth,
+        }
+    }
+}
+
+/// Who the client is, for XCLIENT and `Client-Host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpClient {
+    /// The client address (after realip substitution).
+    pub addr: IpAddr,
+    /// The §7.2 host value: a confirmed name, [`HOST_UNAVAILABLE`] or
+    /// [`HOST_TEMPUNAVAIL`].
+    pub host: String,
+}
+
+/// The EHLO replies, built once like nginx does at config time (§7.4).
+#[derive(Debug, Clone)]
+struct EhloReplies {
+    plain: Vec<u8>,
+    starttls: Vec<u8>,
+    starttls_only: Vec<u8>,
+}
+
+impl EhloReplies {
+    fn new(server_name: &str, settings: &SmtpSettings) -> Self {
+        let mut lines: Vec<String> = vec![server_name.to_owned()];
+        lines.extend(settings.capabilities.iter().cloned());
+        let before_auth = lines.clone();
+        let auth = &settings.auth;
+        let mechanisms: String = [
+            (auth.plain, " PLAIN"),
+            (auth.login, " LOGIN"),
+            (auth.cram_md5, " CRAM-MD5"),
+            (auth.external, " EXTERNAL"),
+        ]
+        .iter()
+        .filter(|(enabled, _)| *enabled)
+        .map(|(_, name)| *name)
+        .collect();
+        if !mechanisms.is_empty() {
+            lines.push(format!("AUTH{mechanisms}"));
+        }
+        let mut with_starttls = lines.clone();
+        with_starttls.push("STARTTLS".into());
+        let mut only = before_auth;
+        only.push("STARTTLS".into());
+        EhloReplies {
+            plain: multiline(&lines),
+            starttls: multiline(&with_starttls),
+            starttls_only: multiline(&only),
+        }
+    }
+}
+
+/// `250-a\r\n250-b\r\n250 c\r\n`.
+fn multiline(lines: &[String]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let last = i + 1 == lines.len();
+        out.extend_from_slice(if last { b"250 " } else { b"250-" });
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// What handling one line produced.
+enum Outcome {
+    Reply(Vec<u8>),
+    /// The invalid-command reply (syntax errors are counted by the caller).
+    Invalid,
+    Authenticate(AuthMethod),
+    StartTls,
+}
+
+impl Outcome {
+    fn reply(bytes: &[u8]) -> Self {
+        Outcome::Reply(bytes.to_vec())
+    }
+}
+
+/// The client's HELO and envelope, kept for auth_http and the backend replay.
+#[derive(Debug, Clone, Default)]
+struct Envelope {
+    /// The HELO/EHLO argument; empty until the client sends one.
+    helo: Vec<u8>,
+    /// The client ever used EHLO (never cleared, as in nginx).
+    esmtp: bool,
+    /// Whole `MAIL` / `RCPT` command texts (`smtp_auth none`).
+    from: Vec<u8>,
+    to: Vec<u8>,
+}
+
+/// The SMTP pre-auth machine; see the module documentation.
+pub struct SmtpPreAuth {
+    buffer: CommandBuffer,
+    parser: Parser,
+    expecting: Expecting,
+    options: SmtpOptions,
+    ehlo: EhloReplies,
+    client: SmtpClient,
+    tls: bool,
+    errors: u32,
+    /// Set when the current reply must be followed by a close.
+    quit: bool,
+    /// The CRAM-MD5 salt, made at the first `AUTH CRAM-MD5`, then reused.
+    salt: Option<Vec<u8>>,
+    login: Vec<u8>,
+    /// nginx tells "no password" (EXTERNAL, `none`) from an empty one.
+    password: Option<Vec<u8>>,
+    method: AuthMethod,
+    envelope: Envelope,
+    logs: VecDeque<String>,
+}
+
+impl std::fmt::Debug for SmtpPreAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpPreAuth")
+            .field("expecting", &self.expecting)
+            .field("tls", &self.tls)
+            .field("errors", &self.errors)
+            .field("login", &String::from_utf8_lossy(&self.login))
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpPreAuth {
+    /// `tls`: the connection is already TLS (implicit TLS listener).
+    pub fn new(options: SmtpOptions, tls: bool, client: SmtpClient) -> Self {
+        SmtpPreAuth {
+            buffer: CommandBuffer::new(options.settings.client_buffer),
+            parser: Parser::new(),
+            expecting: Expecting::Command,
+            ehlo: EhloReplies::new(&options.server_name, &options.settings),
+            options,
+            client,
+            tls,
+            errors: 0,
+            quit: false,
+            salt: None,
+            login: Vec::new(),
+            password: None,
+            method: AuthMethod::Plain,
+            envelope: Envelope::default(),
+            logs: VecDeque::new(),
+        }
+    }
+
+    fn auth_methods(&self) -> AuthMethods {
+        self.options.settings.auth
+    }
+
+    /// `starttls only` and not yet TLS: AUTH is refused.
+    fn starttls_only(&self) -> bool {
+        !self.tls && self.options.starttls == Starttls::Only
+    }
+
+    /// Counts a syntax error; the one that reaches `max_errors` closes.
+    fn count_error(&mut self) {
+        self.errors = self.errors.saturating_add(1);
+        if self.errors >= self.options.max_errors {
+            self.logs
+                .push_back("client sent too many invalid commands".into());
+            self.quit = true;
+        }
+    }
+
+    fn handle_line(&mut self) -> Outcome {
+        if self.expecting != Expecting::Command {
+            let response = self.parser.args(&self.buffer).first().map(|a| a.to_vec());
+            return self.handle_response(&response.unwrap_or_default());
+        }
+        match self.parser.verb() {
+            Some(Verb::Helo | Verb::Ehlo) => self.helo(),
+            Some(Verb::Auth) => self.auth(),
+            Some(Verb::Quit) => {
+                self.quit = true;
+                Outcome::reply(BYE)
+            }
+            Some(Verb::Mail) => self.mail(),
+            Some(Verb::Rcpt) => self.rcpt(),
+            Some(Verb::Rset) => {
+                self.envelope.from.clear();
+                self.envelope.to.clear();
+                Outcome::reply(OK)
+            }
+            Some(Verb::Noop) => Outcome::reply(OK),
+            Some(Verb::Starttls) if !self.tls && self.options.starttls != Starttls::Off => {
+                // RFC 3207: forget everything learnt before the handshake.
+                self.envelope.helo.clear();
+                self.envelope.from.clear();
+                self.envelope.to.clear();
+                self.buffer.reset();
+                Outcome::StartTls
+            }
+            Some(Verb::Starttls | Verb::Vrfy | Verb::Expn | Verb::Help) | None => Outcome::Invalid,
+        }
+    }
+
+    fn helo(&mut self) -> Outcome {
+        let args = self.parser.args(&self.buffer);
+        let [name] = args.as_slice() else {
+            return Outcome::reply(INVALID_ARGUMENT);
+        };
+        self.envelope.helo = name.to_vec();
+        self.envelope.from.clear();
+        self.envelope.to.clear();
+        if self.parser.verb() == Some(Verb::Helo) {
+            return Outcome::Reply(format!("250 {}\r\n", self.options.server_name).into_bytes());
+        }
+        self.envelope.esmtp = true;
+        let reply = match (self.tls, self.options.starttls) {
+            (false, Starttls::On) => &self.ehlo.starttls,
+            (false, Starttls::Only) => &self.ehlo.starttls_only,
+            _ => &self.ehlo.plain,
+        };
+        Outcome::Reply(reply.clone())
+    }
+
+    fn auth(&mut self) -> Outcome {
+        if self.starttls_only() {
+            return Outcome::Invalid;
+        }
+        let args: Vec<Vec<u8>> = self
+            .parser
+            .args(&self.buffer)
+            .iter()
+            .map(|a| a.to_vec())
+            .collect();
+        if args.is_empty() {
+            self.parser.reset_line();
+            return Outcome::reply(INVALID_ARGUMENT);
+        }
+        match sasl::select_mechanism(&args) {
+            None => Outcome::Invalid,
+            Some(SaslStart::LoginPrompt) => self.prompt(Expecting::LoginUsername, USERNAME_PROMPT),
+            Some(SaslStart::LoginUsername(response)) => self.login_username(response),
+            Some(SaslStart::PlainPrompt) => self.prompt(Expecting::PlainResponse, b""),
+            Some(SaslStart::PlainResponse(response)) => self.plain_response(response),
+            Some(SaslStart::CramMd5) if self.auth_methods().cram_md5 => {
+                let server_name = &self.options.server_name;
+                let salt = self
+                    .salt
+                    .get_or_insert_with(|| sasl::make_salt(server_name));
+                let challenge = sasl::cram_md5_challenge(b"334 ", salt);
+                self.expecting = Expecting::CramMd5Response;
+                Outcome::Reply(challenge)
+            }
+            Some(SaslStart::ExternalPrompt) if self.auth_methods().external => {
+                self.prompt(Expecting::ExternalUsername, USERNAME_PROMPT)
+            }
+            Some(SaslStart::CramMd5 | SaslStart::ExternalPrompt) => Outcome::Invalid,
+            Some(SaslStart::ExternalResponse(response)) => self.external_response(response),
+        }
+    }
+
+    /// `334 <text>\r\n` and wait for the response line.
+    fn prompt(&mut self, next: Expecting, text: &[u8]) -> Outcome {
+        self.expecting = next;
+        let mut line = b"334 ".to_vec();
+        line.extend_from_slice(text);
+        line.extend_from_slice(b"\r\n");
+        Outcome::Reply(line)
+    }
+
+    fn mail(&mut self) -> Outcome {
+        if !self.auth_methods().none {
+            let start = self.parser.command_start();
+            let command = super::redacted_command(&self.buffer.data[start..self.buffer.pos]);
+            self.logs
+                .push_back(format!("client was rejected: {command}"));
+            return Outcome::reply(AUTH_REQUIRED);
+        }
+        if !self.envelope.from.is_empty() {
+            return Outcome::reply(BAD_SEQUENCE);
+        }
+        let Some(text) = self.parser.command_text(&self.buffer) else {
+            return Outcome::reply(INVALID_ARGUMENT);
+        };
+        self.envelope.from = text.to_vec();
+        // nginx 1.29.1: credentials of a failed AUTH must not ride along with `none`.
+        self.login.clear();
+        self.password = None;
+        Outcome::reply(OK)
+    }
+
+    fn rcpt(&mut self) -> Outcome {
+        if self.envelope.from.is_empty() {
+            return Outcome::reply(BAD_SEQUENCE);
+        }
+        let Some(text) = self.parser.command_text(&self.buffer) else {
+            return Outcome::reply(INVALID_ARGUMENT);
+        };
+        self.envelope.to = text.to_vec();
+        Outcome::Authenticate(AuthMethod::None)
+    }
+
+    /// A line sent in answer to an AUTH challenge (only its first word counts).
+    fn handle_response(&mut self, response: &[u8]) -> Outcome {
+        match self.expecting {
+            Expecting::Command => Outcome::Invalid,
+            Expecting::LoginUsername => self.login_username(response),
+            Expecting::LoginPassword => match sasl::decode_login(response) {
+                Ok(password) => {
+                    self.password = Some(password);
+                    Outcome::Authenticate(AuthMethod::Plain)
+                }
+                Err(error) => self.sasl_error(error),
+            },
+            Expecting::PlainResponse => self.plain_response(response),
+            Expecting::CramMd5Response => match sasl::decode_cram_md5(response) {
+                Ok(decoded) => {
+                    self.login = decoded.login;
+                    self.password = Some(decoded.secret);
+                    Outcome::Authenticate(AuthMethod::CramMd5)
+                }
+                Err(error) => self.sasl_error(error),
+            },
+            Expecting::ExternalUsername => self.external_response(response),
+        }
+    }
+
+    fn login_username(&mut self, response: &[u8]) -> Outcome {
+        match sasl::decode_login(response) {
+            Ok(login) => {
+                self.login = login;
+                self.prompt(Expecting::LoginPassword, PASSWORD_PROMPT)
+            }
+            Err(error) => self.sasl_error(error),
+        }
+    }
+
+    fn plain_response(&mut self, response: &[u8]) -> Outcome {
+        match sasl::decode_plain(response) {
+            Ok(decoded) => {
+                self.login = decoded.login;
+                self.password = Some(decoded.secret);
+                Outcome::Authenticate(AuthMethod::Plain)
+            }
+            Err(error) => self.sasl_error(error),
+        }
+    }
+
+    /// EXTERNAL sets the login only; the password stays what it was (as in nginx).
+    fn external_response(&mut self, response: &[u8]) -> Outcome {
+        match sasl::decode_external(response) {
+            Ok(login) => {
+                self.login = login;
+                Outcome::Authenticate(AuthMethod::External)
+            }
+            Err(error) => self.sasl_error(error),
+        }
+    }
+
+    fn sasl_error(&mut self, error: SaslError) -> Outcome {
+        self.logs.push_back(error.log_message());
+        Outcome::Invalid
+    }
+
+    /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
+    fn finish(&mut self, outcome: Outcome) -> Action {
+        let (line, start_tls) = match outcome {
+            Outcome::Authenticate(method) => return self.start_authentication(method),
+            Outcome::Invalid => {
+                self.parser.reset_line();
+                self.expecting = Expecting::Command;
+                (INVALID.to_vec(), false)
+            }
+            Outcome::StartTls => (START_TLS.to_vec(), true),
+            Outcome::Reply(line) => (line, false),
+        };
+        self.parser.clear_args();
+        self.buffer.reset_if_consumed();
+        self.parser.expect_response_at(self.buffer.pos);
+        if self.quit {
+            Action::ReplyAndClose(line)
+        } else if start_tls {
+            Action::StartTls(line)
+        } else {
+            Action::Reply(line)
+        }
+    }
+
+    fn start_authentication(&mut self, method: AuthMethod) -> Action {
+        self.method = method;
+        self.parser.clear_args();
+        self.buffer.reset_if_consumed();
+        self.parser.reset_line();
+        let smtp = (method == AuthMethod::None).then(|| SmtpEnvelope {
+            helo: self.envelope.helo.clone(),
+            from: self.envelope.from.clone(),
+            to: self.envelope.to.clone(),
+        });
+        Action::Authenticate(Credentials {
+            method,
+            login: self.login.clone(),
+            password: self.password.clone().unwrap_or_default(),
+            salt: self.salt.clone(),
+            smtp,
+        })
+    }
+}
+
+impl PreAuth for SmtpPreAuth {
+    fn greeting(&mut self) -> Vec<u8> {
+        format!("220 {} ESMTP ready\r\n", self.options.server_name).into_bytes()
+    }
+
+    fn free_space(&self) -> usize {
+        self.buffer.free_space()
+    }
+
+    fn receive(&mut self, data: &[u8]) {
+        self.buffer.append(data);
+    }
+
+    fn next_action(&mut self) -> Action {
+        let outcome = match self.parser.parse(&mut self.buffer) {
+            Parsed::Again if !self.buffer.is_full() => return Action::NeedInput,
+            Parsed::Again => {
+                let command = super::redacted_command(&self.buffer.data[..self.buffer.last]);
+                self.logs
+                    .push_back(format!("client sent too long command {command}"));
+                self.quit = true;
+                Outcome::Invalid
+            }
+            Parsed::Invalid => {
+                self.count_error();
+                Outcome::Invalid
+            }
+            Parsed::Command => self.handle_line(),
+        };
+        self.finish(outcome)
+    }
+
+    fn tls_established(&mut self) {
+        self.tls = true;
+        self.expecting = Expecting::Command;
+    }
+
+    fn auth_failed(&mut self, message: &[u8], smtp_error_code: Option<&[u8]>) -> Vec<u8> {
+        self.expecting = Expecting::Command;
+        self.method = AuthMethod::Plain;
+        let mut line = smtp_error_code
+            .filter(|code| !code.is_empty())
+            .unwrap_or(DEFAULT_ERROR_CODE)
+            .to_vec();
+        line.push(b' ');
+        line.extend_from_slice(message);
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+
+    fn internal_error(&self) -> &'static [u8] {
+        INTERNAL_ERROR
+    }
+
+    /// Only for a successful login: the machine is done with these bytes.
+    fn take_pipelined(&mut self) -> Vec<u8> {
+        self.buffer.take_unconsumed()
+    }
+
+    fn take_log(&mut self) -> Option<String> {
+        self.logs.pop_front()
+    }
+
+    fn login(&self) -> &[u8] {
+        &self.login
+    }
+
+    fn client_host(&self) -> Option<&str> {
+        Some(&self.client.host)
+    }
+
+    fn backend_login(
+        &self,
+        login: &[u8],
+        password: &[u8],
+        buffer_size: usize,
+    ) -> Box<dyn BackendLogin> {
+        // nginx has no password for EXTERNAL and `none` unless auth_http sent one.
+        let password =
+            (self.method == AuthMethod::Plain || !password.is_empty()).then(|| password.to_vec());
+        let none = self.method == AuthMethod::None;
+        let plan = BackendPlan {
+            server_name: self.options.server_name.clone(),
+            xclient: self.options.xclient,
+            proxy_auth: self.options.proxy_auth,
+            esmtp: self.envelope.esmtp,
+            helo: self.envelope.helo.clone(),
+            envelope: none.then(|| (self.envelope.from.clone(), self.envelope.to.clone())),
+            client: self.client.clone(),
+            login: login.to_vec(),
+            password,
+        };
+        Box::new(SmtpBackendLogin::new(plan, buffer_size))
+    }
+}
