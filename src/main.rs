@@ -23,15 +23,18 @@ fn main() -> ExitCode {
     if opts.help || opts.version {
         return print_info(&opts);
     }
-    let load = LoadOptions {
-        prefix: opts.prefix_dir(),
-        globals: opts.directives.clone(),
-    };
-    if let Some(e) = &opts.error_log {
-        if let Err(err) = log::init(&startup_log(e, &load.prefix)) {
+    let prefix = opts.prefix_dir();
+    let default_error_log = opts.error_log.as_ref().map(|e| startup_log(e, &prefix));
+    if let Some(target) = &default_error_log {
+        if let Err(err) = log::init(target) {
             eprintln!("mailproxy: [alert] could not open error log file: {err}");
         }
     }
+    let load = LoadOptions {
+        prefix,
+        globals: opts.directives.clone(),
+        default_error_log,
+    };
     let path = opts.config_path();
     let ok = if opts.test {
         test_config(&path, &load, &opts)
@@ -47,8 +50,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `-e FILE`: where messages go until the config's `error_log` takes over. `stderr`
-/// is the console; a relative file starts at the prefix, as in nginx.
+/// `-e FILE`: where messages go until the config is read, and afterwards if it sets
+/// no top-level `error_log` (nginx's default log). `stderr` is the console; a
+/// relative file starts at the prefix, as in nginx.
 fn startup_log(arg: &Path, prefix: &Path) -> LogTarget {
     let sink = if arg == Path::new("stderr") {
         LogSink::Stderr
@@ -57,7 +61,7 @@ fn startup_log(arg: &Path, prefix: &Path) -> LogTarget {
     };
     LogTarget {
         sink,
-        level: LogLevel::Notice,
+        level: LogLevel::Error,
     }
 }
 

@@ -67,6 +67,8 @@ pub struct LoadOptions {
     pub prefix: PathBuf,
     /// `-g`: directives read as if they stood at the top of the main file.
     pub globals: Option<String>,
+    /// `-e`: the log used when the file sets no top-level `error_log`.
+    pub default_error_log: Option<LogTarget>,
 }
 
 impl Default for LoadOptions {
@@ -74,6 +76,7 @@ impl Default for LoadOptions {
         LoadOptions {
             prefix: PathBuf::from(handlers::PREFIX),
             globals: None,
+            default_error_log: None,
         }
     }
 }
@@ -132,7 +135,10 @@ fn load_bytes(text: &[u8], path: &Path, options: &LoadOptions) -> Result<Loaded,
         parser::prepend_globals(&mut parsed, globals.as_bytes(), &conf_dir);
     }
     let files = std::mem::take(&mut parsed.files);
-    let (config, warnings) = build::build(parsed, path, &conf_dir, &options.prefix)?;
+    let (mut config, warnings) = build::build(parsed, path, &conf_dir, &options.prefix)?;
+    if config.error_log.is_none() {
+        config.error_log = options.default_error_log.clone();
+    }
     Ok(Loaded {
         config,
         warnings,
