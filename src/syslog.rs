@@ -107,8 +107,7 @@ fn parse_server(v: &str) -> Result<Server, String> {
     if let Ok(addr) = with_port.parse::<SocketAddr>() {
         return Ok(Server::Udp(addr));
     }
-    #[cfg(test)]
-    if crate::config::url::OFFLINE.with(|o| o.get()) {
+    if crate::config::url::offline() {
         return Err(format!("host not found in syslog server \"{v}\""));
     }
     with_port

@@ -178,10 +178,17 @@ thread_local! {
     pub(crate) static OFFLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether host names must not be looked up (only ever true in the fuzz smoke test).
+pub(crate) fn offline() -> bool {
+    #[cfg(test)]
+    return OFFLINE.with(|o| o.get());
+    #[cfg(not(test))]
+    false
+}
+
 /// Resolves a host name once, at load time, IPv4 addresses first (nginx's order).
 fn resolve(host: &str, port: u16, mode: UrlMode) -> Result<Vec<SocketAddr>, &'static str> {
-    #[cfg(test)]
-    if OFFLINE.with(|o| o.get()) {
+    if offline() {
         return Err("host not found");
     }
     let found: Vec<SocketAddr> = (host, port)
