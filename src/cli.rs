@@ -19,9 +19,18 @@ pub struct Options {
     pub error_log: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub directives: Option<String>,
+    /// Hidden `--dump-directives-md`: print docs/directives.md from the directive table.
+    pub dump_directives_md: bool,
 }
 
 impl Options {
+    /// `-p`, or the compiled-in prefix (Debian's nginx: `/usr/share/nginx`).
+    pub fn prefix_dir(&self) -> PathBuf {
+        self.prefix
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::config::handlers::PREFIX))
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.config
             .clone()
@@ -40,7 +49,7 @@ Options:
   -T            : test configuration, dump it and exit
   -q            : suppress non-error messages during configuration testing
   -s signal     : send signal to a master process: stop, quit, reopen, reload
-  -p prefix     : set prefix path (default: /etc/nginx/)
+  -p prefix     : set prefix path (default: /usr/share/nginx/)
   -e filename   : set error log file (default: stderr)
   -c filename   : set configuration file (default: /etc/nginx/nginx.conf)
   -g directives : set global directives out of configuration file
@@ -51,11 +60,14 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, String>
     let mut opts = Options::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
+        if arg == "--dump-directives-md" {
+            opts.dump_directives_md = true;
+            continue;
+        }
         let Some(flags) = arg.strip_prefix('-') else {
             return Err(format!("invalid option: \"{arg}\""));
         };
-        let mut chars = flags.char_indices();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in flags.char_indices() {
             match c {
                 '?' | 'h' => opts.help = true,
                 'v' => opts.version = true,

@@ -24,3 +24,4 @@ pub mod proto;
 pub mod relay;
 pub mod runtime;
 pub mod session;
+pub mod syslog;

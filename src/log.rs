@@ -3,60 +3,89 @@
 //!
 //! `2026/11/28 05:11:32 [info] 15176#15176: *1 client logged in, client: 127.0.0.1, server: 0.0.0.0:993, login: "alice"`
 //!
-//! One process-wide sink, set once at start-up; reopened on demand (USR1 / `-s reopen`).
+//! One process-wide sink: `-e` or stderr at start-up, the config's `error_log` once it
+//! is read, replaced on reload, reopened on demand (USR1 / `-s reopen`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::RwLock;
 
 use crate::config::{LogLevel, LogSink, LogTarget};
+use crate::syslog;
 
-struct Logger {
-    level: LogLevel,
-    sink: LogSink,
-    file: Mutex<Option<File>>,
+enum Sink {
+    Stderr,
+    File { path: PathBuf, file: File },
+    Syslog(syslog::Sender),
 }
 
-static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// The current sink; `None` until [`init`], when messages go to stderr.
+static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+/// The current level as `LogLevel as u8`, read on every message without a lock.
+static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Error as u8);
 
-/// Installs the process-wide log. Later calls are ignored (the first config wins until
-/// a restart); without a call, messages of level `error` and above go to stderr.
+/// Installs (or, on reload, replaces) the process-wide log. On failure the old one
+/// stays, so a reload with an unwritable log path keeps logging somewhere.
 pub fn init(target: &LogTarget) -> std::io::Result<()> {
-    let file = open(&target.sink)?;
-    let _ = LOGGER.set(Logger {
-        level: target.level,
-        sink: target.sink.clone(),
-        file: Mutex::new(file),
-    });
+    let sink = open(&target.sink)?;
+    if let Ok(mut slot) = SINK.write() {
+        *slot = Some(sink);
+    }
+    LEVEL.store(target.level as u8, Ordering::Relaxed);
     Ok(())
 }
 
-fn open(sink: &LogSink) -> std::io::Result<Option<File>> {
-    match sink {
-        LogSink::File(path) => open_file(path).map(Some),
-        LogSink::Stderr | LogSink::Syslog(_) => Ok(None),
-    }
+fn open(sink: &LogSink) -> std::io::Result<Sink> {
+    Ok(match sink {
+        LogSink::Stderr => Sink::Stderr,
+        LogSink::File(path) => Sink::File {
+            path: path.clone(),
+            file: open_file(path)?,
+        },
+        LogSink::Syslog(spec) => {
+            let params = syslog::parse(spec).map_err(std::io::Error::other)?;
+            Sink::Syslog(syslog::Sender::connect(params)?)
+        }
+    })
 }
 
-fn open_file(path: &PathBuf) -> std::io::Result<File> {
+fn open_file(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// Reopens the log file (after rotation).
+/// Reopens the log file (after rotation: USR1 / `-s reopen`).
 pub fn reopen() {
-    if let Some(l) = LOGGER.get() {
-        if let Ok(file) = open(&l.sink) {
-            if let Ok(mut slot) = l.file.lock() {
-                *slot = file;
+    if let Ok(mut slot) = SINK.write() {
+        if let Some(Sink::File { path, file }) = slot.as_mut() {
+            match open_file(path) {
+                Ok(f) => *file = f,
+                Err(e) => {
+                    let line = format!("open() \"{}\" failed ({e})\n", path.display());
+                    let _ = file.write_all(line.as_bytes());
+                }
             }
+        }
+    }
+}
+
+/// Points fd 2 at the log file, as nginx's `ngx_log_redirect_stderr` does once the
+/// log is open: a daemon then holds no terminal or pipe, and a library's stray
+/// stderr output lands in the log.
+pub fn redirect_stderr() {
+    use std::os::fd::AsRawFd;
+    if let Ok(slot) = SINK.read() {
+        if let Some(Sink::File { file, .. }) = slot.as_ref() {
+            // SAFETY: dup2 onto fd 2 of an fd we own; no memory is involved.
+            unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) };
         }
     }
 }
 
 /// Whether a message of `level` would be written; lets callers skip formatting.
 pub fn enabled(level: LogLevel) -> bool {
-    level <= LOGGER.get().map_or(LogLevel::Error, |l| l.level)
+    level as u8 <= LEVEL.load(Ordering::Relaxed)
 }
 
 /// nginx's level names.
@@ -80,27 +109,22 @@ pub fn write(level: LogLevel, message: &str) {
         return;
     }
     let line = format!(
-        "{} [{}] {}#{}: {}\n",
+        "{} [{}] {}#{}: {}",
         timestamp(),
         level_name(level),
         std::process::id(),
         thread_id(),
         message
     );
-    match LOGGER.get() {
-        Some(l) => match l.file.lock() {
-            Ok(mut f) => match f.as_mut() {
-                Some(file) => {
-                    let _ = file.write_all(line.as_bytes());
-                }
-                None => {
-                    let _ = std::io::stderr().write_all(line.as_bytes());
-                }
-            },
-            Err(_) => {}
-        },
-        None => {
-            let _ = std::io::stderr().write_all(line.as_bytes());
+    let Ok(slot) = SINK.read() else { return };
+    match slot.as_ref() {
+        Some(Sink::File { file, .. }) => {
+            // One write per line: appends from several threads never interleave.
+            let _ = (&*file).write_all(format!("{line}\n").as_bytes());
+        }
+        Some(Sink::Syslog(sender)) => sender.send(level as u8, &line),
+        Some(Sink::Stderr) | None => {
+            let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
         }
     }
 }
@@ -110,14 +134,21 @@ fn thread_id() -> i64 {
     unsafe { libc::syscall(libc::SYS_gettid) }
 }
 
-/// Local time as `YYYY/MM/DD HH:MM:SS`, nginx's `ngx_cached_err_log_time`.
-pub fn timestamp() -> String {
+/// The local time now, broken down.
+pub fn local_time() -> libc::tm {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as libc::time_t;
+        .map_or(0, |d| d.as_secs());
+    let now = libc::time_t::try_from(now).unwrap_or(0);
     // SAFETY: localtime_r writes only into `tm`, which we own.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     unsafe { libc::localtime_r(&now, &mut tm) };
+    tm
+}
+
+/// Local time as `YYYY/MM/DD HH:MM:SS`, nginx's `ngx_cached_err_log_time`.
+pub fn timestamp() -> String {
+    let tm = local_time();
     format!(
         "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
         tm.tm_year + 1900,

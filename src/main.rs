@@ -1,9 +1,11 @@
-//! `mailproxy`: parse the command line, load the config, start. Nothing else lives here.
+//! `mailproxy`: parse the command line, then test, signal or start. Nothing else lives here.
 
+use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use mailproxy::cli::{self, Options};
-use mailproxy::config::{self, LogLevel};
+use mailproxy::config::{self, LoadOptions, LogLevel, LogSink, LogTarget};
 use mailproxy::{log, runtime};
 
 fn main() -> ExitCode {
@@ -14,38 +16,92 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if opts.dump_directives_md {
+        print!("{}", config::directives_doc::markdown());
+        return ExitCode::SUCCESS;
+    }
     if opts.help || opts.version {
         return print_info(&opts);
     }
-    let path = opts.config_path();
-    if opts.test {
-        let (report, ok) = config::check_report(&path);
-        print_report(&report, opts.quiet);
-        return if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
-    }
-    if let Some(sig) = &opts.signal {
-        return send_signal(&path, sig);
-    }
-    match start(&opts) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            log::write(LogLevel::Emerg, &e);
-            ExitCode::FAILURE
+    let prefix = opts.prefix_dir();
+    let default_error_log = opts.error_log.as_ref().map(|e| startup_log(e, &prefix));
+    if let Some(target) = &default_error_log {
+        if let Err(err) = log::init(target) {
+            eprintln!("mailproxy: [alert] could not open error log file: {err}");
         }
+    }
+    let load = LoadOptions {
+        prefix,
+        globals: opts.directives.clone(),
+        default_error_log,
+    };
+    let path = opts.config_path();
+    let ok = if opts.test {
+        test_config(&path, &load, &opts)
+    } else if let Some(sig) = &opts.signal {
+        send_signal(&path, &load, sig)
+    } else {
+        start(&path, load)
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
-/// `-t` output; `-q` keeps only the error lines, as in nginx.
-fn print_report(report: &str, quiet: bool) {
+/// `-e FILE`: where messages go until the config is read, and afterwards if it sets
+/// no top-level `error_log` (nginx's default log). `stderr` is the console; a
+/// relative file starts at the prefix, as in nginx.
+fn startup_log(arg: &Path, prefix: &Path) -> LogTarget {
+    let sink = if arg == Path::new("stderr") {
+        LogSink::Stderr
+    } else {
+        LogSink::File(config::absolute(arg, prefix))
+    };
+    LogTarget {
+        sink,
+        level: LogLevel::Error,
+    }
+}
+
+/// `-t` / `-T`: nginx prints the diagnostics and banners on stderr; `-q` drops only
+/// the two success banners; `-T` then dumps every file read on stdout.
+fn test_config(path: &Path, load: &LoadOptions, opts: &Options) -> bool {
+    let shown = config::absolute(path, &load.prefix);
+    let result = config::load_with(path, load).and_then(check_tls);
+    let (report, ok) = config::report(&shown, &result);
     for line in report.lines() {
-        let banner = line.starts_with("mailproxy: ");
-        if !(quiet && (banner || line.contains("[warn]"))) || line.ends_with("test failed") {
+        let banner = line.ends_with("syntax is ok") || line.ends_with("test is successful");
+        if !(opts.quiet && banner) {
             eprintln!("{line}");
         }
+    }
+    if let (true, Ok(loaded)) = (opts.dump, &result) {
+        let mut out = std::io::stdout().lock();
+        for file in &loaded.files {
+            let _ = writeln!(out, "# configuration file {}:", file.path.display());
+            let _ = out.write_all(&file.text);
+            let _ = out.write_all(b"\n");
+        }
+    }
+    ok
+}
+
+/// nginx loads certificates and keys while testing; so do we, by building every
+/// server's TLS context. Its errors have no FILE:LINE, as nginx's (§19.7).
+fn check_tls(loaded: config::Loaded) -> Result<config::Loaded, config::ConfigError> {
+    match runtime::prepare_servers(loaded.config.clone()) {
+        Ok(_) => Ok(loaded),
+        Err(e) => Err(config::ConfigError {
+            diagnostic: config::Diagnostic {
+                level: LogLevel::Emerg,
+                message: e.0,
+                location: None,
+            },
+            warnings: loaded.warnings,
+            after_syntax_ok: false,
+        }),
     }
 }
 
@@ -55,6 +111,11 @@ fn print_info(opts: &Options) -> ExitCode {
         if opts.build_info {
             eprintln!("reads nginx.conf like nginx/1.22.1 with the mail module");
             eprintln!("built with {}", openssl::version::version());
+            eprintln!(
+                "configure arguments: --prefix={} --conf-path={} --error-log-path=stderr",
+                config::handlers::PREFIX,
+                cli::DEFAULT_CONFIG
+            );
         }
     }
     if opts.help {
@@ -63,43 +124,23 @@ fn print_info(opts: &Options) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn start(opts: &Options) -> Result<(), String> {
-    let loaded = config::load(&opts.config_path()).map_err(|e| e.to_string())?;
-    for w in &loaded.warnings {
-        log::write(w.level, &w.to_string());
+fn start(path: &Path, load: LoadOptions) -> bool {
+    match runtime::start(path.to_path_buf(), load) {
+        Ok(()) => true,
+        Err(e) => {
+            log::write(LogLevel::Emerg, &e.to_string());
+            false
+        }
     }
-    let config = loaded.config;
-    if let Some(target) = &config.error_log {
-        log::init(target).map_err(|e| format!("open() error log failed ({e})"))?;
-    }
-    let daemon = config.daemon;
-    let pid = config.pid.clone();
-    let user = config.user.clone();
-    let prepared = runtime::prepare(config).map_err(|e| e.to_string())?;
-    if daemon {
-        runtime::daemonize().map_err(|e| format!("daemon() failed ({e})"))?;
-    }
-    if let Some(pid) = &pid {
-        runtime::write_pid(pid)
-            .map_err(|e| format!("open() \"{}\" failed ({e})", pid.display()))?;
-    }
-    if let Some((name, group)) = &user {
-        runtime::drop_privileges(name, group.as_deref())?;
-    }
-    let result = runtime::run(prepared).map_err(|e| e.to_string());
-    if let Some(pid) = &pid {
-        let _ = std::fs::remove_file(pid);
-    }
-    result
 }
 
 /// `-s stop|quit|reopen|reload`: signal the instance named by the config's pid file.
-fn send_signal(path: &std::path::Path, sig: &str) -> ExitCode {
-    match runtime::signal_running(path, sig) {
-        Ok(()) => ExitCode::SUCCESS,
+fn send_signal(path: &Path, load: &LoadOptions, sig: &str) -> bool {
+    match runtime::signal_running(path, load, sig) {
+        Ok(()) => true,
         Err(e) => {
             log::write(LogLevel::Error, &e);
-            ExitCode::FAILURE
+            false
         }
     }
 }

@@ -1,39 +1,86 @@
-//! Starting and stopping the proxy: TLS contexts, listeners, daemonising, the pid
-//! file, privileges, the tokio runtime, the accept loops and signals.
+//! Starting the proxy as nginx does — read the config, build TLS contexts and bind
+//! (as root), daemonise, write the pid file, raise the file limit, drop privileges —
+//! then hand over to [`serve`] for the accept loops and signals.
+
+mod serve;
 
 use std::io;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
-
-use crate::config::{Config, LogLevel, WorkerProcesses};
+use crate::config::parser::os_error;
+use crate::config::{self, Config, Listen, LoadOptions, LogLevel, LogSink, WorkerProcesses};
 use crate::log;
-use crate::net::listener::{bind_all, BoundListener, Routes};
+use crate::net::listener::{bind_all, BoundListener};
 use crate::net::tls;
-use crate::session::{self, Accepted, ServerRuntime};
+use crate::session::ServerRuntime;
 
 /// A start-up failure, printed as an `[emerg]` line.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct StartError(pub String);
 
-/// Connection numbers (`*N` in logs), as nginx counts them.
-static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
-
-/// Everything prepared before the runtime starts (and before privileges drop).
-pub struct Prepared {
-    config: Config,
-    servers: Vec<Arc<ServerRuntime>>,
-    listeners: Vec<BoundListener>,
+/// One loaded configuration, with its servers ready to serve (TLS contexts built).
+pub struct Generation {
+    pub config: Config,
+    pub servers: Vec<Arc<ServerRuntime>>,
 }
 
-/// Builds TLS contexts and binds every listen. Runs as the invoking user (root for
-/// port 993), before `user` drops privileges.
-pub fn prepare(config: Config) -> Result<Prepared, StartError> {
+/// `mailproxy [-c FILE] [-p PREFIX] [-g DIRECTIVES]`: runs until a stop signal.
+pub fn start(path: PathBuf, load: LoadOptions) -> Result<(), StartError> {
+    let loaded = config::load_with(&path, &load).map_err(|e| {
+        for w in &e.warnings {
+            log::write(w.level, &w.to_string());
+        }
+        StartError(e.diagnostic.to_string())
+    })?;
+    for w in &loaded.warnings {
+        log::write(w.level, &w.to_string());
+    }
+    let config = loaded.config;
+    if let Some(target) = &config.error_log {
+        log::init(target).map_err(|e| match &target.sink {
+            LogSink::File(p) => StartError(format!(
+                "open() \"{}\" failed ({})",
+                p.display(),
+                os_error(&e)
+            )),
+            _ => StartError(format!("cannot open the error log ({e})")),
+        })?;
+    }
+    let generation = prepare_servers(config)?;
+    let bound = bind_all(&listens_of(&generation.config)).map_err(|e| StartError(e.to_string()))?;
+    let config = &generation.config;
+    if config.daemon {
+        daemonize().map_err(|e| StartError(format!("daemon() failed ({})", os_error(&e))))?;
+        log::redirect_stderr();
+    }
+    let pid = config.pid.clone();
+    if let Some(pid) = &pid {
+        write_pid(pid).map_err(|e| {
+            StartError(format!(
+                "open() \"{}\" failed ({})",
+                pid.display(),
+                os_error(&e)
+            ))
+        })?;
+    }
+    if let Some(limit) = config.worker_rlimit_nofile {
+        raise_nofile(limit);
+    }
+    if let Some((name, group)) = &config.user {
+        drop_privileges(name, group.as_deref()).map_err(StartError)?;
+    }
+    let result = run(path, load, generation, bound);
+    if let Some(pid) = &pid {
+        let _ = std::fs::remove_file(pid);
+    }
+    result
+}
+
+/// Builds every server's TLS context. Also used by a reload, where a failure keeps
+/// the old configuration running.
+pub fn prepare_servers(config: Config) -> Result<Generation, StartError> {
     let mut servers = Vec::new();
     for conf in &config.servers {
         let tls = match &conf.tls {
@@ -52,18 +99,36 @@ pub fn prepare(config: Config) -> Result<Prepared, StartError> {
             tls,
         }));
     }
-    let listens: Vec<_> = config
+    Ok(Generation { config, servers })
+}
+
+/// Every `listen` paired with the index of its server.
+pub fn listens_of(config: &Config) -> Vec<(usize, Listen)> {
+    config
         .servers
         .iter()
         .enumerate()
         .flat_map(|(i, s)| s.listens.iter().map(move |l| (i, l.clone())))
-        .collect();
-    let listeners = bind_all(&listens).map_err(|e| StartError(e.to_string()))?;
-    Ok(Prepared {
-        config,
-        servers,
-        listeners,
-    })
+        .collect()
+}
+
+/// `worker_rlimit_nofile N`: nginx sets it in each worker and logs failure at alert.
+fn raise_nofile(limit: u64) {
+    let rlim = libc::rlimit {
+        rlim_cur: limit as libc::rlim_t,
+        rlim_max: limit as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct we pass; no other preconditions.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlim) } == -1 {
+        let e = io::Error::last_os_error();
+        log::write(
+            LogLevel::Alert,
+            &format!(
+                "setrlimit(RLIMIT_NOFILE, {limit}) failed ({})",
+                os_error(&e)
+            ),
+        );
+    }
 }
 
 /// Writes the pid file (nginx writes it after daemonising, so it holds the right pid).
@@ -98,9 +163,15 @@ pub fn daemonize() -> io::Result<()> {
     Ok(())
 }
 
-/// Runs the proxy until a stop signal.
-pub fn run(prepared: Prepared) -> Result<(), StartError> {
-    let threads = match prepared.config.worker_processes {
+/// Runs the proxy until a stop signal. `worker_processes` becomes the number of
+/// runtime threads (one process serves everything; a reload cannot change it).
+fn run(
+    path: PathBuf,
+    load: LoadOptions,
+    generation: Generation,
+    bound: Vec<BoundListener>,
+) -> Result<(), StartError> {
+    let threads = match generation.config.worker_processes {
         WorkerProcesses::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
         WorkerProcesses::Count(n) => n.max(1),
     };
@@ -109,91 +180,18 @@ pub fn run(prepared: Prepared) -> Result<(), StartError> {
         .enable_all()
         .build()
         .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
-    rt.block_on(serve(prepared))
-}
-
-async fn serve(prepared: Prepared) -> Result<(), StartError> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    for bound in prepared.listeners {
-        let socket = TcpListener::from_std(bound.socket)
-            .map_err(|e| StartError(format!("listen on {} failed ({e})", bound.routes.addr)))?;
-        tokio::spawn(accept_loop(
-            socket,
-            bound.routes,
-            prepared.servers.clone(),
-            stop_rx.clone(),
-        ));
-    }
-    wait_for_stop().await;
-    let _ = stop_tx.send(true);
-    Ok(())
-}
-
-/// Waits for TERM, INT or QUIT. (HUP reload and USR1 reopen: USR1 reopens the log.)
-async fn wait_for_stop() {
-    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::quit()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = quit.recv() => return,
-            _ = usr1.recv() => log::reopen(),
-        }
-    }
-}
-
-async fn accept_loop(
-    socket: TcpListener,
-    routes: Routes,
-    servers: Vec<Arc<ServerRuntime>>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = socket.accept() => match r {
-                Ok(pair) => pair,
-                Err(e) => {
-                    log::write(LogLevel::Error, &format!("accept() failed ({e})"));
-                    // EMFILE and friends: back off instead of spinning.
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
-        };
-        let local = stream.local_addr().unwrap_or(routes.addr);
-        let route = routes.route_for(local);
-        let server = servers[route.server].clone();
-        let accepted = Accepted {
-            stream,
-            peer,
-            listen_text: route.text.clone(),
-            implicit_tls: route.listen.ssl,
-            proxy_protocol: route.listen.proxy_protocol,
-            id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
-        };
-        tokio::spawn(session::serve(server, accepted));
-    }
+    let result = rt.block_on(serve::serve(path, load, generation, bound));
+    // Sessions still running (TERM, or QUIT past worker_shutdown_timeout) are cut.
+    rt.shutdown_background();
+    result
 }
 
 /// `user name [group]`: after binding (port 993 needs root), become `name`. As in
-/// nginx, the group defaults to one named like the user, and the directive is
-/// ignored with a warning when we are not root.
+/// nginx, the group defaults to one named like the user; when we are not root the
+/// config reader has already warned and left `user` unset.
 pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        log::write(
-            LogLevel::Warn,
-            "the \"user\" directive makes sense only if the master process runs with \
-             super-user privileges, ignored",
-        );
         return Ok(());
     }
     let group = group.unwrap_or(user);
@@ -215,19 +213,19 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
         if libc::setgid(gid) == -1 {
             return Err(format!(
                 "setgid({gid}) failed ({})",
-                io::Error::last_os_error()
+                os_error(&io::Error::last_os_error())
             ));
         }
         if libc::initgroups(cuser.as_ptr(), gid) == -1 {
             return Err(format!(
                 "initgroups({user}, {gid}) failed ({})",
-                io::Error::last_os_error()
+                os_error(&io::Error::last_os_error())
             ));
         }
         if libc::setuid(uid) == -1 {
             return Err(format!(
                 "setuid({uid}) failed ({})",
-                io::Error::last_os_error()
+                os_error(&io::Error::last_os_error())
             ));
         }
     }
@@ -235,14 +233,19 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), String> {
 }
 
 /// `-s stop|quit|reopen|reload`: reads the pid file the config names and signals it.
-pub fn signal_running(config_path: &Path, name: &str) -> Result<(), String> {
-    let loaded = crate::config::load(config_path).map_err(|e| e.to_string())?;
+pub fn signal_running(config_path: &Path, load: &LoadOptions, name: &str) -> Result<(), String> {
+    let loaded = config::load_with(config_path, load).map_err(|e| e.to_string())?;
     let pid_path = loaded
         .config
         .pid
         .ok_or_else(|| "no \"pid\" file is configured".to_string())?;
-    let text = std::fs::read_to_string(&pid_path)
-        .map_err(|e| format!("open() \"{}\" failed ({e})", pid_path.display()))?;
+    let text = std::fs::read_to_string(&pid_path).map_err(|e| {
+        format!(
+            "open() \"{}\" failed ({})",
+            pid_path.display(),
+            os_error(&e)
+        )
+    })?;
     let pid: libc::pid_t = text.trim().parse().map_err(|_| {
         format!(
             "invalid PID number \"{}\" in \"{}\"",
@@ -260,7 +263,7 @@ pub fn signal_running(config_path: &Path, name: &str) -> Result<(), String> {
     if unsafe { libc::kill(pid, sig) } == -1 {
         return Err(format!(
             "kill({pid}, {sig}) failed ({})",
-            io::Error::last_os_error()
+            os_error(&io::Error::last_os_error())
         ));
     }
     Ok(())

@@ -116,6 +116,8 @@ pub struct Builder {
     /// The main file, and the directory relative paths are resolved against.
     pub file: PathBuf,
     pub conf_dir: PathBuf,
+    /// nginx's `-p`: `pid` and `error_log` paths are relative to it (§19.16).
+    pub prefix: PathBuf,
     pub main: Scope,
     pub events: Option<Scope>,
     pub mail: Option<Scope>,
@@ -124,6 +126,8 @@ pub struct Builder {
     /// Every listen address so far, across servers (duplicates are refused).
     pub all_listens: Vec<ListenAddr>,
     pub syntax_error: Option<Diagnostic>,
+    /// The `http`/`stream` blocks seen (each may appear once).
+    pub foreign_blocks: Vec<String>,
 }
 
 pub fn emerg(message: impl Into<String>, location: &Location) -> Diagnostic {
@@ -141,6 +145,7 @@ pub fn build(
     parsed: Parsed,
     file: &Path,
     conf_dir: &Path,
+    prefix: &Path,
 ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
     let start = Location {
         file: file.to_path_buf(),
@@ -149,6 +154,7 @@ pub fn build(
     let mut b = Builder {
         file: file.to_path_buf(),
         conf_dir: conf_dir.to_path_buf(),
+        prefix: prefix.to_path_buf(),
         main: Scope::new(start),
         events: None,
         mail: None,
@@ -156,6 +162,7 @@ pub fn build(
         warnings: Vec::new(),
         all_listens: Vec::new(),
         syntax_error: parsed.error,
+        foreign_blocks: Vec::new(),
     };
     if let Err(d) = b.walk(&parsed.root, Ctx::Main) {
         return Err(ConfigError::new(d, b.warnings, false));
@@ -287,7 +294,12 @@ impl Builder {
                 Ok(())
             }
             other => {
-                // http {} and stream {}: not ours; their contents are not interpreted.
+                // http {} and stream {}: not ours; their contents are not interpreted,
+                // but like nginx we allow each block once.
+                if self.foreign_blocks.iter().any(|b| b == other) {
+                    return Err(emerg(format!("\"{other}\" directive is duplicate"), &here));
+                }
+                self.foreign_blocks.push(other.to_string());
                 self.warn(
                     format!("the \"{other}\" block is ignored by mailproxy"),
                     &here,

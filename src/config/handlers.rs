@@ -36,12 +36,30 @@ impl Builder {
                 super::resolver::servers(&d.args, &d.location)?;
                 self.once(d, ctx, Val::List(vec![d.args.clone()]))
             }
-            "user" => self.once(d, ctx, Val::List(vec![d.args.clone()])),
+            "user" => self.user(d, ctx),
             "worker_processes" => self.worker_processes(d, ctx),
             "worker_connections" => self.worker_connections(d, ctx),
             "load_module" => self.load_module(d),
             "include" => unreachable!("include is expanded by the parser"),
             other => unreachable!("no handler for custom directive {other}"),
+        }
+    }
+
+    /// `user NAME [GROUP]`: looked up at once, as nginx does (ignored with a warning
+    /// when not root).
+    fn user(&mut self, d: &Directive, ctx: Ctx) -> Step {
+        let group = d.args.get(1).map(String::as_str);
+        match super::system::check_user(&d.args[0], group) {
+            Ok(true) => self.once(d, ctx, Val::List(vec![d.args.clone()])),
+            Ok(false) => {
+                self.warn(
+                    "the \"user\" directive makes sense only if the master process runs \
+                     with super-user privileges, ignored",
+                    &d.location,
+                );
+                Ok(())
+            }
+            Err(msg) => Err(emerg(msg, &d.location)),
         }
     }
 
@@ -259,7 +277,7 @@ impl Builder {
 
     fn error_log(&mut self, d: &Directive, ctx: Ctx) -> Step {
         let here = &d.location;
-        let target = parse_error_log(&d.args, here)?;
+        let target = parse_error_log(&d.args, here, &self.prefix)?;
         let scope = self.scope(ctx);
         if scope.error_log.is_some() {
             self.warn(
@@ -384,15 +402,23 @@ fn protocol_for_port(port: u16) -> Option<Protocol> {
 }
 
 /// `error_log FILE|stderr|syslog:... [LEVEL]`.
-fn parse_error_log(args: &[String], here: &Location) -> Result<LogTarget, super::Diagnostic> {
+fn parse_error_log(
+    args: &[String],
+    here: &Location,
+    prefix: &Path,
+) -> Result<LogTarget, super::Diagnostic> {
     let sink = match args[0].as_str() {
         "stderr" => LogSink::Stderr,
-        s if s.starts_with("syslog:") => LogSink::Syslog(s["syslog:".len()..].to_string()),
+        s if s.starts_with("syslog:") => {
+            let spec = &s["syslog:".len()..];
+            crate::syslog::parse(spec).map_err(|msg| emerg(msg, here))?;
+            LogSink::Syslog(spec.to_string())
+        }
         s if s.starts_with("memory:") => {
             let msg = "\"error_log\" directive is not supported by mailproxy: memory buffers are a debugging aid of nginx";
             return Err(emerg(msg, here));
         }
-        path => LogSink::File(resolve(Path::new(PREFIX), path)),
+        path => LogSink::File(resolve(prefix, path)),
     };
     let level = match args.get(1) {
         None => LogLevel::Error,

@@ -4,7 +4,7 @@
 //! innermost context that sets them — a server's list *replaces* the mail list (§2.3).
 
 use super::build::{emerg, AuthUrl, Builder, Builtin, Scope, Val};
-use super::handlers::{resolve, PREFIX};
+use super::handlers::resolve;
 use super::model::*;
 use super::proxy_protocol;
 use super::Diagnostic;
@@ -195,7 +195,7 @@ pub fn config(b: &Builder) -> Config {
         file: b.file.clone(),
         daemon: !matches!(main.get("daemon"), Some(Val::Flag(false))),
         pid: match main.get("pid") {
-            Some(Val::Str(p)) => Some(resolve(Path::new(PREFIX), p)),
+            Some(Val::Str(p)) => Some(resolve(&b.prefix, p)),
             _ => None,
         },
         error_log: main.error_log.clone(),
@@ -204,6 +204,10 @@ pub fn config(b: &Builder) -> Config {
         worker_connections: events_conns.map_or(512, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         worker_rlimit_nofile: match main.get("worker_rlimit_nofile") {
             Some(Val::Num(n)) => Some(*n),
+            _ => None,
+        },
+        worker_shutdown_timeout: match main.get("worker_shutdown_timeout") {
+            Some(Val::Time(t)) => Some(*t),
             _ => None,
         },
         servers,

@@ -7,6 +7,7 @@
 
 pub mod build;
 pub mod directives;
+pub mod directives_doc;
 pub mod handlers;
 pub mod lexer;
 pub mod merge;
@@ -14,9 +15,12 @@ mod model;
 pub mod parser;
 mod proxy_protocol;
 mod resolver;
+mod system;
 pub mod url;
 pub mod values;
 
+#[cfg(test)]
+mod fuzz_smoke;
 #[cfg(test)]
 mod nginx_compare;
 #[cfg(test)]
@@ -52,6 +56,29 @@ impl std::fmt::Display for Diagnostic {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Diagnostic>,
+    /// Every file read, main file first, each once, in reading order (for `-T`).
+    pub files: Vec<parser::SourceFile>,
+}
+
+/// What the command line adds to a config file: nginx's `-p` and `-g`.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// `-p`: relative `-c`, `pid`, `error_log` and `load_module` paths start here.
+    pub prefix: PathBuf,
+    /// `-g`: directives read as if they stood at the top of the main file.
+    pub globals: Option<String>,
+    /// `-e`: the log used when the file sets no top-level `error_log`.
+    pub default_error_log: Option<LogTarget>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            prefix: PathBuf::from(handlers::PREFIX),
+            globals: None,
+            default_error_log: None,
+        }
+    }
 }
 
 /// The first fatal problem, as nginx would report it.
@@ -83,9 +110,14 @@ impl ConfigError {
 /// Reads and validates the config file at `path` (and its includes); a relative
 /// `path` is taken relative to nginx's prefix, as `nginx -c` does.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let path = absolute(path);
+    load_with(path, &LoadOptions::default())
+}
+
+/// [`load`] with the command line's prefix and `-g` directives.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Loaded, ConfigError> {
+    let path = absolute(path, &options.prefix);
     match parser::read_config(&path) {
-        Ok(text) => load_bytes(&text, &path),
+        Ok(text) => load_bytes(&text, &path, options),
         Err(d) => Err(ConfigError::new(d, Vec::new(), false)),
     }
 }
@@ -93,22 +125,33 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 /// Validates `text` as if it were the file at `path` (includes are resolved relative
 /// to `path`'s directory). For tests and for `-t` on unsaved text.
 pub fn load_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
-    load_bytes(text.as_bytes(), path)
+    load_bytes(text.as_bytes(), path, &LoadOptions::default())
 }
 
-fn load_bytes(text: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
+fn load_bytes(text: &[u8], path: &Path, options: &LoadOptions) -> Result<Loaded, ConfigError> {
     let conf_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let parsed = parser::parse(text, path, &conf_dir);
-    let (config, warnings) = build::build(parsed, path, &conf_dir)?;
-    Ok(Loaded { config, warnings })
+    let mut parsed = parser::parse(text, path, &conf_dir);
+    if let Some(globals) = &options.globals {
+        parser::prepend_globals(&mut parsed, globals.as_bytes(), &conf_dir);
+    }
+    let files = std::mem::take(&mut parsed.files);
+    let (mut config, warnings) = build::build(parsed, path, &conf_dir, &options.prefix)?;
+    if config.error_log.is_none() {
+        config.error_log = options.default_error_log.clone();
+    }
+    Ok(Loaded {
+        config,
+        warnings,
+        files,
+    })
 }
 
 /// nginx resolves a relative `-c` path against its prefix (`/usr/share/nginx` on
 /// Debian), not the working directory: `nginx -t -c x.conf` reads
-/// `/usr/share/nginx/x.conf` (verified). We do the same; a caller that supports `-p`
-/// should join the prefix itself and pass an absolute path.
-fn absolute(path: &Path) -> PathBuf {
-    handlers::resolve(Path::new(handlers::PREFIX), &path.to_string_lossy())
+/// `/usr/share/nginx/x.conf` (verified). We do the same;
+/// `prefix` is nginx's `-p`.
+pub fn absolute(path: &Path, prefix: &Path) -> PathBuf {
+    handlers::resolve(prefix, &path.to_string_lossy())
 }
 
 /// What `mailproxy -t -c FILE` prints on stderr, and whether the test passed.
@@ -120,8 +163,9 @@ fn absolute(path: &Path) -> PathBuf {
 /// `mailproxy: configuration file FILE test is successful`, or
 /// `mailproxy: configuration file FILE test failed`. Each line ends with `\n`.
 pub fn check_report(path: &Path) -> (String, bool) {
-    let shown = absolute(path);
-    let result = load(path);
+    let options = LoadOptions::default();
+    let shown = absolute(path, &options.prefix);
+    let result = load_with(path, &options);
     report(&shown, &result)
 }
 

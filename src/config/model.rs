@@ -18,6 +18,10 @@ pub struct Location {
 
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `-g` directives have no file: nginx says `in command line`.
+        if self.file.as_os_str() == "command line" {
+            return f.write_str("command line");
+        }
         write!(f, "{}:{}", self.file.display(), self.line)
     }
 }
@@ -36,6 +40,8 @@ pub struct Config {
     pub user: Option<(String, Option<String>)>,
     pub worker_connections: u32,
     pub worker_rlimit_nofile: Option<u64>,
+    /// QUIT waits this long for sessions to end; `None` waits for ever, as nginx.
+    pub worker_shutdown_timeout: Option<Duration>,
     pub servers: Vec<Arc<Server>>,
 }
 

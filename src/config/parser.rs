@@ -42,7 +42,19 @@ pub struct Block {
 pub struct Parsed {
     pub root: Block,
     pub error: Option<Diagnostic>,
+    /// The files read, for `-T`.
+    pub files: Vec<SourceFile>,
 }
+
+/// One config file as read from disk, kept for `-T`'s dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: Vec<u8>,
+}
+
+/// The file name nginx gives `-g` directives in messages (`... in command line`).
+pub const COMMAND_LINE: &str = "command line";
 
 /// Parses `text` as the main config file `path`. `prefix` is the directory relative
 /// `include` paths are resolved against (the main file's directory, §19.16).
@@ -51,6 +63,10 @@ pub fn parse(text: &[u8], path: &Path, prefix: &Path) -> Parsed {
         prefix: prefix.to_path_buf(),
         error: None,
         depth: 0,
+        files: vec![SourceFile {
+            path: path.to_path_buf(),
+            text: text.to_vec(),
+        }],
     };
     let mut root = Block::default();
     let mut lexer = Lexer::new(text, path);
@@ -58,7 +74,36 @@ pub fn parse(text: &[u8], path: &Path, prefix: &Path) -> Parsed {
     Parsed {
         root,
         error: parser.error,
+        files: parser.files,
     }
+}
+
+/// `-g DIRECTIVES`: nginx reads them before the file, as if they stood at its top, and
+/// names them `command line` in messages. Blocks are refused, as by nginx.
+pub fn prepend_globals(parsed: &mut Parsed, globals: &[u8], conf_dir: &Path) {
+    let mut params = parse(globals, Path::new(COMMAND_LINE), conf_dir);
+    if let Some(e) = params.error.as_mut() {
+        // nginx's tokenizer words the end of a -g string differently from a file's.
+        if e.message.starts_with("unexpected end of file") {
+            e.message = "unexpected end of parameter, expecting \";\"".into();
+        }
+    }
+    if let Some(d) = params.root.directives.iter().find(|d| d.block.is_some()) {
+        let msg = "block directives are not supported in -g option".to_string();
+        params.error = Some(emerg(msg, Some(d.location.clone())));
+        params.root.directives.clear();
+        params.root.truncated = true;
+    }
+    if params.error.is_some() {
+        // nginx stops at an error in -g before reading the file.
+        parsed.root = params.root;
+        parsed.error = params.error;
+        return;
+    }
+    let file_directives = std::mem::take(&mut parsed.root.directives);
+    parsed.root.directives = params.root.directives;
+    parsed.root.directives.extend(file_directives);
+    parsed.files.extend(params.files.into_iter().skip(1));
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -73,6 +118,7 @@ struct Parser {
     prefix: PathBuf,
     error: Option<Diagnostic>,
     depth: usize,
+    files: Vec<SourceFile>,
 }
 
 fn emerg(message: String, location: Option<Location>) -> Diagnostic {
@@ -200,6 +246,12 @@ impl Parser {
                 return self.fail(block, d);
             }
         };
+        if !self.files.iter().any(|f| f.path == file) {
+            self.files.push(SourceFile {
+                path: file.to_path_buf(),
+                text: text.clone(),
+            });
+        }
         self.depth += 1;
         let mut lexer = Lexer::new(&text, file);
         let ok = self.fill(&mut lexer, block, Level::File, true);

@@ -57,7 +57,11 @@ impl Builder {
             }
             vec![format!("{}/{}", cidr.addr, cidr.bits)]
         } else {
-            let resolved = (arg.as_str(), 0).to_socket_addrs().map_err(|_| {
+            let lookup = match super::url::offline() {
+                true => Err(std::io::ErrorKind::NotFound.into()),
+                false => (arg.as_str(), 0).to_socket_addrs(),
+            };
+            let resolved = lookup.map_err(|_: std::io::Error| {
                 emerg(
                     format!("host not found in set_real_ip_from \"{arg}\""),
                     &d.location,

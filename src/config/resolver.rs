@@ -76,6 +76,9 @@ fn parse_server(arg: &str) -> Result<Vec<SocketAddr>, &'static str> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
+    if super::url::offline() {
+        return Err("host not found");
+    }
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|_| "host not found")?

@@ -29,7 +29,8 @@ pub struct Url {
 const SUN_PATH_MAX: usize = 108;
 
 pub fn parse_url(url: &str, mode: UrlMode) -> Result<Url, &'static str> {
-    if url.len() >= 5 && url[..5].eq_ignore_ascii_case("unix:") {
+    // Byte-wise: `url` may hold any UTF-8, and byte 5 need not be a char boundary.
+    if url.len() >= 5 && url.as_bytes()[..5].eq_ignore_ascii_case(b"unix:") {
         return parse_unix(&url[5..], mode);
     }
     if url.starts_with('[') {
@@ -171,8 +172,25 @@ fn parse_ipv4(host: &str) -> Option<Ipv4Addr> {
     host.parse().ok()
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Set by the fuzz smoke test: mutated host names would each cost a DNS time-out.
+    pub(crate) static OFFLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether host names must not be looked up (only ever true in the fuzz smoke test).
+pub(crate) fn offline() -> bool {
+    #[cfg(test)]
+    return OFFLINE.with(|o| o.get());
+    #[cfg(not(test))]
+    false
+}
+
 /// Resolves a host name once, at load time, IPv4 addresses first (nginx's order).
 fn resolve(host: &str, port: u16, mode: UrlMode) -> Result<Vec<SocketAddr>, &'static str> {
+    if offline() {
+        return Err("host not found");
+    }
     let found: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|_| "host not found")?

@@ -48,7 +48,26 @@ impl Routes {
 /// Binds every TCP listen of every server. `listens` pairs a server index with a
 /// listen. Unix-socket listens are reported as unsupported.
 pub fn bind_all(listens: &[(usize, Listen)]) -> io::Result<Vec<BoundListener>> {
-    let mut bound: Vec<BoundListener> = Vec::new();
+    group(listens)?
+        .into_iter()
+        .map(|routes| {
+            let socket = bind(&routes)?;
+            Ok(BoundListener { socket, routes })
+        })
+        .collect()
+}
+
+/// Binds the socket for one group of routes (its first route's address and options).
+pub fn bind(routes: &Routes) -> io::Result<TcpListener> {
+    let addr = routes.addr;
+    bind_tcp(&routes.routes[0].listen, addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("bind() to {addr} failed ({e})")))
+}
+
+/// Groups listens into sockets as nginx does, without binding: a reload compares
+/// these addresses with the sockets it already has.
+pub fn group(listens: &[(usize, Listen)]) -> io::Result<Vec<Routes>> {
+    let mut bound: Vec<Routes> = Vec::new();
     let (wild, specific): (Vec<_>, Vec<_>) = listens.iter().partition(|(_, l)| is_wildcard(l));
     for (server, listen) in wild.into_iter().chain(specific) {
         let addr = match &listen.addr {
@@ -67,19 +86,14 @@ pub fn bind_all(listens: &[(usize, Listen)]) -> io::Result<Vec<BoundListener>> {
         };
         if let Some(b) = bound
             .iter_mut()
-            .find(|b| b.routes.addr.ip().is_unspecified() && covers(b.routes.addr, addr))
+            .find(|b| b.addr.ip().is_unspecified() && covers(b.addr, addr))
         {
-            b.routes.routes.push(route);
+            b.routes.push(route);
             continue;
         }
-        let socket = bind_tcp(listen, addr)
-            .map_err(|e| io::Error::new(e.kind(), format!("bind() to {addr} failed ({e})")))?;
-        bound.push(BoundListener {
-            socket,
-            routes: Routes {
-                addr,
-                routes: vec![route],
-            },
+        bound.push(Routes {
+            addr,
+            routes: vec![route],
         });
     }
     Ok(bound)

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Config corpus: `nginx -t -c` and `mailproxy -t -c` on every config here must agree.
+
+Cases are `*.conf` files and directories holding an `nginx.conf` (with includes beside
+it). Each is copied to a temporary directory with its placeholders filled in
+(`@TMP@` the copy's directory, `@P1@`..`@P9@` free high loopback ports, `@CERT@`/`@KEY@`
+a self-signed certificate and `@DHPARAM@` DH parameters made at start), then tested by
+both programs. Required:
+
+* the verdict (exit status) is the same, and it is nginx's verdict the case's name
+  promises: `bad-*` cases must fail, the others must pass;
+* the diagnostics (`[level] message in FILE:LINE`, warnings included) are the same,
+  except lines that name mailproxy (its own notes, e.g. on skipped http{} blocks). A
+  case listed in docs/nginx-differences.md with `<!-- compat: config-NAME -->` may
+  differ as that section explains: when both fail, only the FILE:LINE (or its absence)
+  of the fatal error must match; mailproxy may accept what nginx refuses (never the
+  other way round).
+
+    python3 nginx-compat/configs/run.py [--mailproxy PATH] [--filter SUBSTR] [-v]
+
+Prints one line per case and `N passed, N failed`. Needs root (nginx -t writes the pid
+file and binds the listen addresses) and Debian's nginx with libnginx-mod-mail.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+DIFFERENCES_DOC = REPO / "docs" / "nginx-differences.md"
+MARKER = re.compile(r"<!--\s*compat:\s*config-([\w.+-]+)\s*-->")
+LOG_LINE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: (.*)$")
+LOCATION = re.compile(r" in (\S+:\d+|command line)$")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mailproxy", default=str(REPO / "target" / "release" / "mailproxy"))
+    parser.add_argument("--nginx", default="/usr/sbin/nginx")
+    parser.add_argument("--filter", default="")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    for program in (args.mailproxy, args.nginx):
+        if not os.access(program, os.X_OK):
+            print("not found: %s" % program)
+            return 2
+    documented = set(MARKER.findall(DIFFERENCES_DOC.read_text())) if DIFFERENCES_DOC.exists() else set()
+    cases = sorted(p for p in HERE.iterdir() if p.suffix == ".conf" or (p / "nginx.conf").is_file())
+    cases = [c for c in cases if args.filter in c.name]
+    passed = failed = 0
+    with tempfile.TemporaryDirectory(prefix="mailproxy-configs-") as scratch:
+        material = make_tls_material(Path(scratch))
+        for case in cases:
+            name = case.name.removesuffix(".conf")
+            problem = run_case(case, name, material, args, name in documented)
+            if problem:
+                failed += 1
+                print("FAIL %s: %s" % (name, problem))
+            else:
+                passed += 1
+                print("ok   %s" % name)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+def make_tls_material(scratch: Path) -> dict:
+    cert, key, dh = scratch / "cert.pem", scratch / "key.pem", scratch / "dh.pem"
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)], **quiet)
+    subprocess.run(["openssl", "dhparam", "-dsaparam", "-out", str(dh), "2048"], **quiet)
+    return {"@CERT@": str(cert), "@KEY@": str(key), "@DHPARAM@": str(dh)}
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def materialise(case: Path, tmp: Path, material: dict) -> Path:
+    """Copies the case into `tmp` with placeholders filled; returns the main file."""
+    if case.is_dir():
+        shutil.copytree(case, tmp, dirs_exist_ok=True)
+        main = tmp / "nginx.conf"
+    else:
+        main = tmp / case.name
+        shutil.copy(case, main)
+    values = dict(material)
+    values["@TMP@"] = str(tmp)
+    for i, port in enumerate(free_ports(9), start=1):
+        values["@P%d@" % i] = str(port)
+    for path in tmp.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            for key, value in values.items():
+                text = text.replace(key, value)
+            path.write_text(text)
+    return main
+
+
+def diagnostics(program: str, main: Path, tmp: Path, ours: bool) -> tuple[bool, list[str], str]:
+    try:
+        out = subprocess.run([program, "-t", "-c", str(main)], cwd=tmp, stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False, ["[timeout] %s -t did not finish" % program], ""
+    lines = []
+    for line in out.stderr.splitlines():
+        m = LOG_LINE.match(line)
+        if not m:
+            continue
+        message = m.group(2).replace(str(tmp), "@TMP@")
+        if ours and "mailproxy" in message:
+            continue
+        lines.append("[%s] %s" % (m.group(1), message))
+    return out.returncode == 0, lines, out.stderr
+
+
+def run_case(case: Path, name: str, material: dict, args, documented: bool) -> str:
+    with tempfile.TemporaryDirectory(prefix="case-") as tmp_name:
+        tmp = Path(tmp_name)
+        main = materialise(case, tmp, material)
+        ok_n, diag_n, raw_n = diagnostics(args.nginx, main, tmp, ours=False)
+        ok_m, diag_m, raw_m = diagnostics(args.mailproxy, main, tmp, ours=True)
+    if args.verbose:
+        print("--- %s\nnginx:\n%s\nmailproxy:\n%s" % (name, raw_n, raw_m))
+    if ok_n == name.startswith("bad-"):
+        return "the corpus is wrong: nginx says %s\n  %s" % ("ok" if ok_n else "failed", "\n  ".join(diag_n))
+    if documented and ok_m and not ok_n:
+        return ""
+    if ok_m != ok_n:
+        return "nginx %s, mailproxy %s\n  nginx:     %s\n  mailproxy: %s" % (
+            verdict(ok_n), verdict(ok_m), "\n             ".join(diag_n), "\n             ".join(diag_m))
+    if diag_m == diag_n:
+        return ""
+    if documented and not ok_n and fatal_location(diag_m) == fatal_location(diag_n):
+        return ""
+    return "diagnostics differ\n  nginx:     %s\n  mailproxy: %s" % (
+        "\n             ".join(diag_n), "\n             ".join(diag_m))
+
+
+def verdict(ok: bool) -> str:
+    return "passes" if ok else "fails"
+
+
+def fatal_location(lines: list[str]) -> str:
+    """FILE:LINE of the last non-warning line, `(none)` if it has none."""
+    fatal = [line for line in lines if not line.startswith("[warn]")]
+    if not fatal:
+        return ""
+    m = LOCATION.search(fatal[-1])
+    return m.group(1) if m else "(none)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

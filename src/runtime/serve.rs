@@ -1,0 +1,349 @@
+//! The running proxy: one accept loop per listening socket, the connection cap, and
+//! the signals — HUP reloads, QUIT drains, TERM/INT stop, USR1 reopens the log.
+//!
+//! A reload builds a whole new [`Generation`] beside the running one and switches
+//! only when everything in it is ready, so a broken config never stops service.
+//! Listening sockets are keyed by address: an address in both configs keeps its
+//! socket (no refused connections during the switch), new addresses are bound before
+//! anything changes, removed ones are closed. Sessions hold an `Arc` of the server
+//! they started with and finish under their old config.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use super::{listens_of, prepare_servers, Generation, StartError};
+use crate::config::parser::os_error;
+use crate::config::{self, LoadOptions, LogLevel, LogSink, LogTarget};
+use crate::log;
+use crate::net::listener::{self, BoundListener, Routes};
+use crate::session::{self, Accepted, ServerRuntime};
+
+/// Connection numbers (`*N` in logs), as nginx counts them.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+
+/// What one accept loop serves: its routes and the servers they lead to.
+struct Assignment {
+    routes: Routes,
+    servers: Vec<Arc<ServerRuntime>>,
+}
+
+struct ActiveListener {
+    assignment: watch::Sender<Arc<Assignment>>,
+    task: JoinHandle<()>,
+}
+
+/// `worker_connections`: how many client connections may be open, and how many are.
+struct Limits {
+    cap: AtomicUsize,
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held by each session; its drop frees the slot and wakes a draining QUIT.
+struct Slot(Arc<Limits>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Limits {
+    fn admit(self: &Arc<Self>) -> Option<Slot> {
+        let cap = self.cap.load(Ordering::Relaxed);
+        self.active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.clone()))
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Everything the signal loop owns.
+struct Instance {
+    path: std::path::PathBuf,
+    load: LoadOptions,
+    generation: Generation,
+    listeners: HashMap<SocketAddr, ActiveListener>,
+    limits: Arc<Limits>,
+}
+
+/// Serves until TERM, INT or QUIT.
+pub async fn serve(
+    path: std::path::PathBuf,
+    load: LoadOptions,
+    generation: Generation,
+    bound: Vec<BoundListener>,
+) -> Result<(), StartError> {
+    let limits = Arc::new(Limits {
+        cap: AtomicUsize::new(cap_of(&generation.config)),
+        active: AtomicUsize::new(0),
+        idle: Notify::new(),
+    });
+    let mut instance = Instance {
+        path,
+        load,
+        generation,
+        listeners: HashMap::new(),
+        limits,
+    };
+    for b in bound {
+        instance.spawn_listener(b.routes, b.socket)?;
+    }
+    let mut signals =
+        Signals::new().map_err(|e| StartError(format!("signal() failed ({})", os_error(&e))))?;
+    loop {
+        match signals.next().await {
+            Event::Reload => instance.reload(),
+            Event::Reopen => log::reopen(),
+            Event::Stop => return Ok(()),
+            Event::Quit => {
+                instance.graceful_stop().await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn cap_of(config: &config::Config) -> usize {
+    usize::try_from(config.worker_connections).unwrap_or(usize::MAX)
+}
+
+impl Instance {
+    fn spawn_listener(
+        &mut self,
+        routes: Routes,
+        socket: std::net::TcpListener,
+    ) -> Result<(), StartError> {
+        let addr = routes.addr;
+        let socket = TcpListener::from_std(socket)
+            .map_err(|e| StartError(format!("listen() to {addr} failed ({})", os_error(&e))))?;
+        let assignment = Arc::new(Assignment {
+            routes,
+            servers: self.generation.servers.clone(),
+        });
+        let (tx, rx) = watch::channel(assignment);
+        let task = tokio::spawn(accept_loop(socket, rx, self.limits.clone()));
+        self.listeners.insert(
+            addr,
+            ActiveListener {
+                assignment: tx,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// HUP: read the config again; switch to it only if all of it is usable.
+    fn reload(&mut self) {
+        let loaded = match config::load_with(&self.path, &self.load) {
+            Ok(l) => l,
+            Err(e) => {
+                for w in &e.warnings {
+                    log::write(w.level, &w.to_string());
+                }
+                log::write(e.diagnostic.level, &e.diagnostic.to_string());
+                return;
+            }
+        };
+        for w in &loaded.warnings {
+            log::write(w.level, &w.to_string());
+        }
+        let generation = match prepare_servers(loaded.config) {
+            Ok(g) => g,
+            Err(e) => return log::write(LogLevel::Emerg, &e.0),
+        };
+        let groups = match listener::group(&listens_of(&generation.config)) {
+            Ok(g) => g,
+            Err(e) => return log::write(LogLevel::Emerg, &e.to_string()),
+        };
+        // Bind every new address before touching anything: all or nothing.
+        let mut plan = Vec::with_capacity(groups.len());
+        for routes in groups {
+            let fresh = if self.listeners.contains_key(&routes.addr) {
+                None
+            } else {
+                match listener::bind(&routes) {
+                    Ok(s) => Some(s),
+                    Err(e) => return log::write(LogLevel::Emerg, &e.to_string()),
+                }
+            };
+            plan.push((routes, fresh));
+        }
+        let log_target = generation.config.error_log.clone().unwrap_or(LogTarget {
+            sink: LogSink::Stderr,
+            level: LogLevel::Error,
+        });
+        if let Err(e) = log::init(&log_target) {
+            log::write(LogLevel::Alert, &format!("could not open error log ({e})"));
+        }
+        self.limits
+            .cap
+            .store(cap_of(&generation.config), Ordering::Relaxed);
+        self.generation = generation;
+        self.switch(plan);
+    }
+
+    fn switch(&mut self, plan: Vec<(Routes, Option<std::net::TcpListener>)>) {
+        let keep: Vec<SocketAddr> = plan.iter().map(|(r, _)| r.addr).collect();
+        self.listeners.retain(|addr, l| {
+            let kept = keep.contains(addr);
+            if !kept {
+                l.task.abort();
+            }
+            kept
+        });
+        for (routes, fresh) in plan {
+            match fresh {
+                Some(socket) => {
+                    if let Err(e) = self.spawn_listener(routes, socket) {
+                        log::write(LogLevel::Emerg, &e.0);
+                    }
+                }
+                None => {
+                    if let Some(l) = self.listeners.get(&routes.addr) {
+                        let servers = self.generation.servers.clone();
+                        let _ = l.assignment.send(Arc::new(Assignment { routes, servers }));
+                    }
+                }
+            }
+        }
+    }
+
+    /// QUIT: close every listening socket, then wait for the sessions to end, at most
+    /// `worker_shutdown_timeout` (nginx's graceful shutdown).
+    async fn graceful_stop(&mut self) {
+        for (_, l) in self.listeners.drain() {
+            l.task.abort();
+        }
+        log::write(LogLevel::Notice, "gracefully shutting down");
+        match self.generation.config.worker_shutdown_timeout {
+            Some(limit) => {
+                if tokio::time::timeout(limit, self.limits.wait_idle())
+                    .await
+                    .is_err()
+                {
+                    let left = self.limits.active.load(Ordering::Acquire);
+                    log::write(
+                        LogLevel::Notice,
+                        &format!("worker_shutdown_timeout expired, closing {left} connections"),
+                    );
+                }
+            }
+            None => self.limits.wait_idle().await,
+        }
+        log::write(LogLevel::Notice, "exiting");
+    }
+}
+
+async fn accept_loop(
+    socket: TcpListener,
+    assignment: watch::Receiver<Arc<Assignment>>,
+    limits: Arc<Limits>,
+) {
+    loop {
+        let (stream, peer) = match socket.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                log::write(
+                    LogLevel::Alert,
+                    &format!("accept() failed ({})", os_error(&e)),
+                );
+                // EMFILE and friends: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(slot) = limits.admit() else {
+            let cap = limits.cap.load(Ordering::Relaxed);
+            log::write(
+                LogLevel::Alert,
+                &format!("{cap} worker_connections are not enough"),
+            );
+            drop(stream);
+            continue;
+        };
+        let current = assignment.borrow().clone();
+        let local = stream.local_addr().unwrap_or(current.routes.addr);
+        let route = current.routes.route_for(local);
+        let server = current.servers[route.server].clone();
+        let accepted = Accepted {
+            stream,
+            peer,
+            listen_text: route.text.clone(),
+            implicit_tls: route.listen.ssl,
+            proxy_protocol: route.listen.proxy_protocol,
+            id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+        };
+        tokio::spawn(async move {
+            session::serve(server, accepted).await;
+            drop(slot);
+        });
+    }
+}
+
+enum Event {
+    Reload,
+    Reopen,
+    Stop,
+    Quit,
+}
+
+struct Signals {
+    hup: Signal,
+    usr1: Signal,
+    term: Signal,
+    int: Signal,
+    quit: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    /// The next signal, logged in nginx's words (`signal 1 (SIGHUP) received, reconfiguring`).
+    async fn next(&mut self) -> Event {
+        let (event, number, name, action) = tokio::select! {
+            _ = self.hup.recv() => (Event::Reload, 1, "SIGHUP", ", reconfiguring"),
+            _ = self.usr1.recv() => (Event::Reopen, 10, "SIGUSR1", ", reopening logs"),
+            _ = self.term.recv() => (Event::Stop, 15, "SIGTERM", ", exiting"),
+            _ = self.int.recv() => (Event::Stop, 2, "SIGINT", ", exiting"),
+            _ = self.quit.recv() => (Event::Quit, 3, "SIGQUIT", ", shutting down"),
+        };
+        log::write(
+            LogLevel::Notice,
+            &format!("signal {number} ({name}) received{action}"),
+        );
+        event
+    }
+}
