@@ -298,10 +298,11 @@ async fn accept_loop(
             proxy_protocol: route.listen.proxy_protocol,
             id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
         };
-        tokio::spawn(async move {
+        let session = async move {
             session::serve(server, accepted).await;
             drop(slot);
-        });
+        };
+        tokio::spawn(session);
     }
 }
 

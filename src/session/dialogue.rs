@@ -69,16 +69,19 @@ pub(super) async fn run(
         deadline,
         attempt: 0,
     };
-    if d.write(&greeting).await.is_err() {
+    if Box::pin(d.write(&greeting)).await.is_err() {
         return;
     }
     let mut after_reply = false;
     loop {
-        let creds = match d.pre_auth(after_reply).await {
+        // The phases before the relay are boxed: an async fn's state is as large as
+        // its largest phase, and a logged-in session should not carry the pre-auth
+        // and auth_http state for hours.
+        let creds = match Box::pin(d.pre_auth(after_reply)).await {
             PreAuthEnd::Close => break,
             PreAuthEnd::Authenticate(creds) => creds,
         };
-        match d.authenticate(creds).await {
+        match Box::pin(d.authenticate(creds)).await {
             AuthEnd::Close => break,
             AuthEnd::LoggedIn(upstream) => return d.relay(upstream).await,
             // The refusal was a reply: nginx's next read handler run reads first.

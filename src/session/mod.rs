@@ -79,7 +79,12 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
     let local = stream.local_addr().unwrap_or(peer);
     let mut origin = accept::peer_after_header(conf, peer, local, None);
     if proxy_protocol {
-        let Some(header) = accept::read_proxy_header(&mut stream, accept_deadline, &log).await
+        let Some(header) = Box::pin(accept::read_proxy_header(
+            &mut stream,
+            accept_deadline,
+            &log,
+        ))
+        .await
         else {
             return;
         };
@@ -92,7 +97,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
             log.error("no TLS context for \"listen ... ssl\"", None);
             return;
         };
-        match timeout_at(accept_deadline, client.into_tls(ctx)).await {
+        match Box::pin(timeout_at(accept_deadline, client.into_tls(ctx))).await {
             Ok(Ok(tls)) => client = tls,
             Ok(Err(e)) => {
                 log.info(
@@ -107,7 +112,14 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
             }
         }
     }
-    if !accept::client_cert_allowed(&mut client, conf, &log, "SSL handshaking").await {
+    if !Box::pin(accept::client_cert_allowed(
+        &mut client,
+        conf,
+        &log,
+        "SSL handshaking",
+    ))
+    .await
+    {
         return;
     }
     let machine: Box<dyn PreAuth> = match conf.protocol {
@@ -125,7 +137,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
             &conf.server_name,
             client.is_tls(),
         )),
-        Protocol::Smtp => return smtp::serve(server.clone(), client, log, origin).await,
+        Protocol::Smtp => return Box::pin(smtp::serve(server.clone(), client, log, origin)).await,
     };
     let deadline = Instant::now() + conf.timeout;
     dialogue::run(server.clone(), client, machine, log, origin, deadline).await;
