@@ -3,14 +3,16 @@
 //!
 //! `2026/11/28 05:11:32 [info] 15176#15176: *1 client logged in, client: 127.0.0.1, server: 0.0.0.0:993, login: "alice"`
 //!
-//! One process-wide sink: `-e` or stderr at start-up, the config's `error_log` once it
-//! is read, replaced on reload, reopened on demand (USR1 / `-s reopen`).
+//! The main log is process-wide: `-e` or stderr at start-up, the config's top-level
+//! `error_log` once it is read, replaced on reload. A `server {}` (or `mail {}`) with its
+//! own `error_log` gets a [`Log`] of its own, which its sessions write to instead. Every
+//! log is reopened on demand (USR1 / `-s reopen`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::config::{LogLevel, LogSink, LogTarget};
 use crate::syslog;
@@ -25,6 +27,44 @@ enum Sink {
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 /// The current level as `LogLevel as u8`, read on every message without a lock.
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Error as u8);
+
+/// A log of its own, for a server block with its own `error_log`.
+pub struct Log {
+    sink: RwLock<Sink>,
+    level: LogLevel,
+}
+
+/// Every [`Log`] alive, so a reopen reaches them all.
+static SERVER_LOGS: Mutex<Vec<Weak<Log>>> = Mutex::new(Vec::new());
+
+impl Log {
+    /// Opens `target`; logs opened for the same target share nothing but the file.
+    pub fn open(target: &LogTarget) -> std::io::Result<Arc<Log>> {
+        let log = Arc::new(Log {
+            sink: RwLock::new(open(&target.sink)?),
+            level: target.level,
+        });
+        if let Ok(mut all) = SERVER_LOGS.lock() {
+            all.retain(|w| w.strong_count() > 0);
+            all.push(Arc::downgrade(&log));
+        }
+        Ok(log)
+    }
+
+    pub fn enabled(&self, level: LogLevel) -> bool {
+        level <= self.level
+    }
+
+    /// Like [`write`], into this log.
+    pub fn write(&self, level: LogLevel, message: &str) {
+        if !self.enabled(level) {
+            return;
+        }
+        if let Ok(sink) = self.sink.read() {
+            write_line(Some(&*sink), level, &format_line(level, message));
+        }
+    }
+}
 
 /// Installs (or, on reload, replaces) the process-wide log. On failure the old one
 /// stays, so a reload with an unwritable log path keeps logging somewhere.
@@ -55,16 +95,31 @@ fn open_file(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// Reopens the log file (after rotation: USR1 / `-s reopen`).
+/// Reopens every log file (after rotation: USR1 / `-s reopen`).
 pub fn reopen() {
     if let Ok(mut slot) = SINK.write() {
-        if let Some(Sink::File { path, file }) = slot.as_mut() {
-            match open_file(path) {
-                Ok(f) => *file = f,
-                Err(e) => {
-                    let line = format!("open() \"{}\" failed ({e})\n", path.display());
-                    let _ = file.write_all(line.as_bytes());
-                }
+        if let Some(sink) = slot.as_mut() {
+            reopen_sink(sink);
+        }
+    }
+    let logs: Vec<Arc<Log>> = match SERVER_LOGS.lock() {
+        Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
+        Err(_) => return,
+    };
+    for log in logs {
+        if let Ok(mut sink) = log.sink.write() {
+            reopen_sink(&mut sink);
+        }
+    }
+}
+
+fn reopen_sink(sink: &mut Sink) {
+    if let Sink::File { path, file } = sink {
+        match open_file(path) {
+            Ok(f) => *file = f,
+            Err(e) => {
+                let line = format!("open() \"{}\" failed ({e})\n", path.display());
+                let _ = file.write_all(line.as_bytes());
             }
         }
     }
@@ -102,27 +157,35 @@ pub fn level_name(level: LogLevel) -> &'static str {
     }
 }
 
-/// Writes one line: `<time> [<level>] <pid>#<tid>: <message>`. Session messages pass
-/// `*N ` prefixes and `, client: ...` contexts inside `message`.
+/// Writes one line to the main log: `<time> [<level>] <pid>#<tid>: <message>`.
+/// Session messages pass `*N ` prefixes and `, client: ...` contexts inside `message`.
 pub fn write(level: LogLevel, message: &str) {
     if !enabled(level) {
         return;
     }
-    let line = format!(
+    let line = format_line(level, message);
+    let Ok(slot) = SINK.read() else { return };
+    write_line(slot.as_ref(), level, &line);
+}
+
+fn format_line(level: LogLevel, message: &str) -> String {
+    format!(
         "{} [{}] {}#{}: {}",
         timestamp(),
         level_name(level),
         std::process::id(),
         thread_id(),
         message
-    );
-    let Ok(slot) = SINK.read() else { return };
-    match slot.as_ref() {
+    )
+}
+
+fn write_line(sink: Option<&Sink>, level: LogLevel, line: &str) {
+    match sink {
         Some(Sink::File { file, .. }) => {
             // One write per line: appends from several threads never interleave.
             let _ = (&*file).write_all(format!("{line}\n").as_bytes());
         }
-        Some(Sink::Syslog(sender)) => sender.send(level as u8, &line),
+        Some(Sink::Syslog(sender)) => sender.send(level as u8, line),
         Some(Sink::Stderr) | None => {
             let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
         }

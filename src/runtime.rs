@@ -78,7 +78,7 @@ pub fn start(path: PathBuf, load: LoadOptions) -> Result<(), StartError> {
     result
 }
 
-/// Builds every server's TLS context. Also used by a reload, where a failure keeps
+/// Builds every server's TLS context and opens its own `error_log`. Also used by a reload, where a failure keeps
 /// the old configuration running.
 pub fn prepare_servers(config: Config) -> Result<Generation, StartError> {
     let mut servers = Vec::new();
@@ -94,9 +94,19 @@ pub fn prepare_servers(config: Config) -> Result<Generation, StartError> {
             }
             None => None,
         };
+        let log = match &conf.error_log {
+            Some(target) => Some(log::Log::open(target).map_err(|e| {
+                StartError(format!(
+                    "open() error log of server in {} failed ({e})",
+                    conf.location
+                ))
+            })?),
+            None => None,
+        };
         servers.push(Arc::new(ServerRuntime {
             conf: conf.clone(),
             tls,
+            log,
         }));
     }
     Ok(Generation { config, servers })

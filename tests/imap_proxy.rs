@@ -373,3 +373,51 @@ async fn implicit_tls_and_starttls_carry_a_ten_mebibyte_fetch_intact() {
         "{reqs:?}"
     );
 }
+
+#[tokio::test]
+async fn a_server_with_its_own_error_log_writes_its_sessions_there() {
+    let auth = FakeAuth::start(answers(vec![(
+        "kim",
+        vec![AuthAnswer::headers(&[("Auth-Status", "Go away")])],
+    )]))
+    .await;
+    let (own, other) = (free_port(), free_port());
+    let body = format!(
+        "{}\n{}",
+        server(own, auth.addr, "error_log $DIR/own.log info;"),
+        server(other, auth.addr, "")
+    );
+    let proxy = Proxy::start(&body, &[own, other]);
+    let own_log = proxy.dir.0.join("own.log");
+    for (port, user) in [(own, "kim"), (other, "kim")] {
+        let mut c = Client::connect(port).await;
+        c.line().await;
+        c.send(&format!("a LOGIN {user} pw\r\n")).await;
+        assert_eq!(c.line().await, "a NO Go away\r\n");
+    }
+    let main = proxy.wait_log(&format!("server: 127.0.0.1:{other}, login: \"kim\""));
+    assert!(main.contains(&format!("client login failed: \"Go away\" while in http auth state, client: 127.0.0.1, server: 127.0.0.1:{other}")), "{main}");
+    assert!(
+        !main.contains(&format!("server: 127.0.0.1:{own}")),
+        "own server's lines in the main log: {main}"
+    );
+    let own_text = std::fs::read_to_string(&own_log).unwrap_or_default();
+    assert!(own_text.contains(&format!("client login failed: \"Go away\" while in http auth state, client: 127.0.0.1, server: 127.0.0.1:{own}")), "{own_text}");
+    // USR1 reopens server logs too (log rotation).
+    let rotated = proxy.dir.0.join("own.log.1");
+    std::fs::rename(&own_log, &rotated).unwrap();
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(proxy.child.id() as i32, libc::SIGUSR1) };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !own_log.exists() && std::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut c = Client::connect(own).await;
+    c.line().await;
+    assert!(
+        std::fs::read_to_string(&own_log)
+            .unwrap_or_default()
+            .contains("connected to"),
+        "no reopen"
+    );
+}

@@ -2,12 +2,15 @@
 //! `*N <message> while <action>, client: <ip>[ using starttls], server: <addr>[, login: "<login>"][, upstream: <addr>]`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use crate::config::LogLevel;
-use crate::log;
+use crate::log::{self, Log};
 
 /// Who the session is, for its log lines. Holds no secrets: only the login name.
 pub struct SessionLog {
+    /// The server's own `error_log`, if it has one; else the main log.
+    pub sink: Option<Arc<Log>>,
     pub id: u64,
     pub client: IpAddr,
     pub server: String,
@@ -18,7 +21,7 @@ pub struct SessionLog {
 
 impl SessionLog {
     pub fn log(&self, level: LogLevel, message: &str, action: Option<&str>) {
-        if !log::enabled(level) {
+        if !self.enabled(level) {
             return;
         }
         let mut line = format!("*{} {}", self.id, message);
@@ -37,14 +40,28 @@ impl SessionLog {
         if let Some(up) = self.upstream {
             line.push_str(&format!(", upstream: {up}"));
         }
-        log::write(level, &line);
+        self.write(level, &line);
     }
 
     /// A line with the `*N` prefix but no context: nginx's `client ... connected to
     /// ...` line is written before the session's log handler is set.
     pub fn bare(&self, level: LogLevel, message: &str) {
-        if log::enabled(level) {
-            log::write(level, &format!("*{} {}", self.id, message));
+        if self.enabled(level) {
+            self.write(level, &format!("*{} {}", self.id, message));
+        }
+    }
+
+    fn enabled(&self, level: LogLevel) -> bool {
+        match &self.sink {
+            Some(sink) => sink.enabled(level),
+            None => log::enabled(level),
+        }
+    }
+
+    fn write(&self, level: LogLevel, line: &str) {
+        match &self.sink {
+            Some(sink) => sink.write(level, line),
+            None => log::write(level, line),
         }
     }
 

@@ -28,10 +28,12 @@ use crate::proto::PreAuth;
 pub use accept::{cert_refusal_line, Peer};
 pub use context::SessionLog;
 
-/// A server block ready to serve: its config and its TLS context.
+/// A server block ready to serve: its config, its TLS context, and its own
+/// `error_log` when it has one (else sessions write to the main log).
 pub struct ServerRuntime {
     pub conf: Arc<Server>,
     pub tls: Option<SslContext>,
+    pub log: Option<Arc<crate::log::Log>>,
 }
 
 /// One accepted connection on a listen of `server`.
@@ -62,6 +64,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
     // handshake for ~40 ms; small request/response exchanges want it off.
     let _ = stream.set_nodelay(true);
     let mut log = SessionLog {
+        sink: server.log.clone(),
         id,
         client: peer.ip(),
         server: listen_text,
