@@ -28,7 +28,7 @@ static DOCS: &[Doc] = &[
     ("lock_file", "lock_file file;", "logs/nginx.lock", "No accept mutex between processes."),
     ("pcre_jit", "pcre_jit on | off;", "off", "No regular expressions in mail."),
     ("timer_resolution", "timer_resolution interval;", "-", "tokio's timers need no tuning."),
-    ("error_log", "error_log file | stderr | syslog:server=address[,parameter=value] [level];", "stderr error", "nginx's line format and levels; files (relative to the prefix), stderr, and syslog over UDP or a unix socket (RFC 3164, as nginx sends it). `memory:` is rejected. Only the first error_log of a context is used."),
+    ("error_log", "error_log file | stderr | syslog:server=address[,parameter=value] [level];", "stderr error", "nginx's line format and levels; files (relative to the prefix), stderr, and syslog over UDP or a unix socket (RFC 3164, as nginx sends it). `memory:` is rejected. Only the first error_log of a context is used; a server's own error_log takes its sessions' lines."),
     ("events", "events { ... }", "-", "Required, as in nginx."),
     ("worker_connections", "worker_connections number;", "512", "Cap on concurrent client connections; a connection over it is closed and `N worker_connections are not enough` is logged at alert (nginx counts backend and auth connections too)."),
     ("use", "use method;", "-", "tokio picks epoll."),
