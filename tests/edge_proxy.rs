@@ -198,7 +198,7 @@ async fn missing_header_times_out_silently() {
     assert!(closed_without_a_word(&mut c).await);
     let log = proxy.wait_log("client timed out");
     assert!(
-        log.contains("client timed out while reading PROXY protocol"),
+        log.contains("client timed out (110: Connection timed out) while reading PROXY protocol"),
         "{log}"
     );
 }

@@ -304,7 +304,7 @@ async fn pre_auth_timeout_is_a_total_deadline() {
     );
     assert!(proxy
         .wait_log("client timed out")
-        .contains("client timed out"));
+        .contains("client timed out (110: Connection timed out) while in auth state"));
 }
 
 #[tokio::test]

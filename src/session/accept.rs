@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use super::SessionLog;
+use super::{SessionLog, CLIENT_TIMED_OUT};
 use crate::auth::{ProxyAddrs, SslInfo};
 use crate::config::{Protocol, ProxyProtocolVersion, Server, VerifyClient};
 use crate::net::client_cert::{self, CertRefusal};
@@ -44,7 +44,7 @@ pub(super) async fn read_proxy_header(
     let mut window = vec![0u8; proxy_protocol::MAX_HEADER];
     let seen = match timeout_at(deadline, stream.peek(&mut window)).await {
         Err(_) => {
-            log.info("client timed out", Some(READING_PROXY_PROTOCOL));
+            log.info(CLIENT_TIMED_OUT, Some(READING_PROXY_PROTOCOL));
             return None;
         }
         Ok(Err(e)) => {

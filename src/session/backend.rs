@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
+use super::UPSTREAM_TIMED_OUT;
 use crate::proto::{BackendLogin, LoginStep};
 
 /// How a backend login ended.
@@ -34,7 +35,7 @@ pub async fn connect_and_login(
     let mut stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return failed(connect_error(addr, &e), "connecting to upstream"),
-        Err(_) => return failed("upstream timed out".into(), "connecting to upstream"),
+        Err(_) => return failed(UPSTREAM_TIMED_OUT.into(), "connecting to upstream"),
     };
     let _ = stream.set_nodelay(true);
     if let Some(header) = proxy_header {
@@ -57,7 +58,7 @@ pub async fn connect_and_login(
             );
         }
         let n = match timeout_at(deadline, stream.read(&mut buf[..room])).await {
-            Err(_) => return failed("upstream timed out".into(), login.log_action()),
+            Err(_) => return failed(UPSTREAM_TIMED_OUT.into(), login.log_action()),
             Ok(Err(e)) => return failed(format!("recv() failed ({e})"), login.log_action()),
             Ok(Ok(0)) => {
                 return failed(

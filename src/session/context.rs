@@ -7,6 +7,10 @@ use std::sync::Arc;
 use crate::config::LogLevel;
 use crate::log::{self, Log};
 
+/// nginx logs its timeouts with the errno text of ETIMEDOUT; log filters match on it.
+pub const CLIENT_TIMED_OUT: &str = "client timed out (110: Connection timed out)";
+pub const UPSTREAM_TIMED_OUT: &str = "upstream timed out (110: Connection timed out)";
+
 /// Who the session is, for its log lines. Holds no secrets: only the login name.
 pub struct SessionLog {
     /// The server's own `error_log`, if it has one; else the main log.

@@ -12,7 +12,7 @@ use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 use super::accept::{self, Peer};
 use super::backend::{connect_and_login, BackendOutcome};
-use super::{ServerRuntime, SessionLog};
+use super::{ServerRuntime, SessionLog, CLIENT_TIMED_OUT};
 use crate::auth::{self, AuthRequest, Outcome};
 use crate::config::Server;
 use crate::log::escape;
@@ -101,7 +101,7 @@ impl Dialogue {
         match timeout(limit, self.client.write_all(bytes)).await {
             Ok(r) => r,
             Err(_) => {
-                self.log.info("client timed out", Some("in auth state"));
+                self.log.info(CLIENT_TIMED_OUT, Some("in auth state"));
                 Err(io::ErrorKind::TimedOut.into())
             }
         }
@@ -139,7 +139,7 @@ impl Dialogue {
                     let read = timeout_at(self.deadline, self.client.read(&mut chunk[..room]));
                     match read.await {
                         Err(_) => {
-                            self.log.info("client timed out", Some("in auth state"));
+                            self.log.info(CLIENT_TIMED_OUT, Some("in auth state"));
                             return PreAuthEnd::Close;
                         }
                         Ok(Ok(0)) | Ok(Err(_)) => return PreAuthEnd::Close,
@@ -192,7 +192,7 @@ impl Dialogue {
                 false
             }
             Err(_) => {
-                self.log.info("client timed out", Some("in starttls state"));
+                self.log.info(CLIENT_TIMED_OUT, Some("in starttls state"));
                 false
             }
         }
@@ -345,7 +345,7 @@ impl Dialogue {
         drop(machine);
         let end = relay(&mut client, &mut upstream, server.conf.proxy.timeout).await;
         match end {
-            RelayEnd::ClientTimedOut => log.info("client timed out", None),
+            RelayEnd::ClientTimedOut => log.info(CLIENT_TIMED_OUT, Some("proxying")),
             RelayEnd::ClientError(e) | RelayEnd::BackendError(e) => {
                 log.info(&format!("proxied session done ({e})"), None)
             }

@@ -26,7 +26,7 @@ use crate::proto::pop3::Pop3PreAuth;
 use crate::proto::PreAuth;
 
 pub use accept::{cert_refusal_line, Peer};
-pub use context::SessionLog;
+pub use context::{SessionLog, CLIENT_TIMED_OUT, UPSTREAM_TIMED_OUT};
 
 /// A server block ready to serve: its config, its TLS context, and its own
 /// `error_log` when it has one (else sessions write to the main log).
@@ -110,7 +110,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
                 return;
             }
             Err(_) => {
-                log.info("client timed out", Some("SSL handshaking"));
+                log.info(CLIENT_TIMED_OUT, Some("SSL handshaking"));
                 return;
             }
         }
