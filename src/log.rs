@@ -223,15 +223,30 @@ pub fn timestamp() -> String {
     )
 }
 
-/// Shows bytes from the wire in a log line the way nginx does (`%V` of raw bytes):
-/// printable as is, everything else escaped so a line can't be forged.
+/// Shows bytes from the wire in a log line: as nginx writes them (`%V`, raw), except
+/// that control bytes, and every non-ASCII byte of invalid UTF-8, become `\xNN`, so a
+/// client cannot forge or break log lines.
 pub fn escape(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if (0x20..0x7f).contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("\\x{b:02X}"));
+    match std::str::from_utf8(bytes) {
+        // A UTF-8 login (`café`) reads as nginx writes it; only controls are escaped.
+        Ok(text) => {
+            for c in text.chars() {
+                if c.is_control() {
+                    s.push_str(&format!("\\x{:02X}", c as u32));
+                } else {
+                    s.push(c);
+                }
+            }
+        }
+        Err(_) => {
+            for &b in bytes {
+                if (0x20..0x7f).contains(&b) {
+                    s.push(b as char);
+                } else {
+                    s.push_str(&format!("\\x{b:02X}"));
+                }
+            }
         }
     }
     s
@@ -247,6 +262,13 @@ mod tests {
         assert_eq!(t.len(), 19, "{t}");
         assert_eq!(&t[4..5], "/");
         assert_eq!(&t[10..11], " ");
+    }
+
+    #[test]
+    fn escape_keeps_utf8_and_hides_controls_and_invalid_bytes() {
+        assert_eq!(escape("café".as_bytes()), "café");
+        assert_eq!(escape(b"a\x01b"), "a\\x01b");
+        assert_eq!(escape(b"caf\xE9"), "caf\\xE9");
     }
 
     #[test]

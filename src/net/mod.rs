@@ -51,7 +51,7 @@ impl ClientStream {
         Pin::new(&mut stream)
             .accept()
             .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
+            .map_err(|e| io::Error::other(handshake_error(&e)))?;
         Ok(ClientStream::Tls(Box::new(stream)))
     }
 
@@ -76,6 +76,27 @@ impl ClientStream {
             }),
         }
     }
+}
+
+/// nginx's wording for a failed handshake, so log filters keep matching:
+/// `SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number)`.
+fn handshake_error(e: &openssl::ssl::Error) -> String {
+    let Some(stack) = e.ssl_error() else {
+        return format!("SSL_do_handshake() failed ({e})");
+    };
+    let errors: Vec<String> = stack
+        .errors()
+        .iter()
+        .map(|err| {
+            format!(
+                "error:{:08X}:{}::{}",
+                err.code(),
+                err.library().unwrap_or(""),
+                err.reason().unwrap_or("")
+            )
+        })
+        .collect();
+    format!("SSL_do_handshake() failed (SSL: {})", errors.join(":"))
 }
 
 fn detached() -> io::Error {

@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use super::UPSTREAM_TIMED_OUT;
+use crate::config::LogLevel;
 use crate::proto::{BackendLogin, LoginStep};
 
 /// How a backend login ended.
@@ -21,7 +22,12 @@ pub enum BackendOutcome {
     /// The backend said something unexpected: `buffered` is everything it sent.
     Refused { buffered: Vec<u8>, log: String },
     /// Connect error, EOF, timeout, write error: always the internal error line.
-    Failed { log: String, action: &'static str },
+    Failed {
+        log: String,
+        action: &'static str,
+        /// nginx logs a timeout at `info`, everything else at `error`.
+        level: LogLevel,
+    },
 }
 
 /// `proxy_header`, if any, is written as soon as the connection is up, before the
@@ -92,7 +98,12 @@ pub async fn connect_and_login(
 }
 
 fn failed(log: String, action: &'static str) -> BackendOutcome {
-    BackendOutcome::Failed { log, action }
+    let level = if log == UPSTREAM_TIMED_OUT {
+        LogLevel::Info
+    } else {
+        LogLevel::Error
+    };
+    BackendOutcome::Failed { log, action, level }
 }
 
 /// nginx's wording for a failed connect, with the errno it saw.

@@ -38,11 +38,13 @@ impl SessionLog {
             line.push_str(" using starttls");
         }
         line.push_str(&format!(", server: {}", self.server));
-        if let Some(login) = &self.login {
+        // nginx shows the login only once it is known and non-empty (1.22.1 shows
+        // `upstream:` only then too).
+        if let Some(login) = self.login.as_deref().filter(|l| !l.is_empty()) {
             line.push_str(&format!(", login: \"{login}\""));
-        }
-        if let Some(up) = self.upstream {
-            line.push_str(&format!(", upstream: {up}"));
+            if let Some(up) = self.upstream {
+                line.push_str(&format!(", upstream: {up}"));
+            }
         }
         self.write(level, &line);
     }

@@ -14,7 +14,7 @@ use super::accept::{self, Peer};
 use super::backend::{connect_and_login, BackendOutcome};
 use super::{ServerRuntime, SessionLog, CLIENT_TIMED_OUT};
 use crate::auth::{self, AuthRequest, Outcome};
-use crate::config::Server;
+use crate::config::{LogLevel, Server};
 use crate::log::escape;
 use crate::net::ClientStream;
 use crate::proto::{Action, Credentials, PreAuth};
@@ -185,10 +185,7 @@ impl Dialogue {
                 true
             }
             Ok(Err(e)) => {
-                self.log.info(
-                    &format!("SSL handshake failed ({e})"),
-                    Some("in starttls state"),
-                );
+                self.log.info(&e.to_string(), Some("in starttls state"));
                 false
             }
             Err(_) => {
@@ -303,8 +300,8 @@ impl Dialogue {
         let outcome = connect_and_login(addr, proxy_header, steps, deadline).await;
         let (mut upstream, reply) = match outcome {
             BackendOutcome::LoggedIn(stream, reply) => (stream, reply),
-            BackendOutcome::Failed { log, action } => {
-                self.internal_error(&log, action).await;
+            BackendOutcome::Failed { log, action, level } => {
+                self.internal_error_at(level, &log, action).await;
                 return None;
             }
             // A reply too long for `proxy_buffer` comes with nothing to pass on.
@@ -357,7 +354,13 @@ impl Dialogue {
     }
 
     async fn internal_error(&mut self, message: &str, action: &str) {
-        self.log.error(message, Some(action));
+        self.internal_error_at(LogLevel::Error, message, action)
+            .await;
+    }
+
+    /// The protocol's internal-error line to the client, and why in the log.
+    async fn internal_error_at(&mut self, level: LogLevel, message: &str, action: &str) {
+        self.log.log(level, message, Some(action));
         let line = self.machine.internal_error();
         let _ = self.write(line).await;
     }

@@ -103,10 +103,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
         match Box::pin(timeout_at(accept_deadline, client.into_tls(ctx))).await {
             Ok(Ok(tls)) => client = tls,
             Ok(Err(e)) => {
-                log.info(
-                    &format!("SSL handshake failed ({e})"),
-                    Some("SSL handshaking"),
-                );
+                log.info(&e.to_string(), Some("SSL handshaking"));
                 return;
             }
             Err(_) => {
