@@ -204,9 +204,7 @@ fn median(records: &[Record], row: &Row, proxy: &str) -> Option<f64> {
 /// Three significant digits or so, without a trailing ".000" on counts.
 fn number(v: f64) -> String {
     let a = v.abs();
-    if v == v.trunc() && a < 1e9 {
-        format!("{v:.0}")
-    } else if a >= 100.0 {
+    if (v == v.trunc() && a < 1e9) || a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
