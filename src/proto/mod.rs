@@ -15,6 +15,7 @@ pub mod pop3;
 pub mod reply;
 pub mod sasl;
 pub mod smtp;
+pub(crate) mod verb_line;
 
 use crate::config::AuthMethods;
 

@@ -224,8 +224,10 @@ impl Pop3PreAuth {
     }
 
     fn handle_line(&mut self) -> Outcome {
-        let args = std::mem::take(&mut self.parser.args);
-        let command = self.parser.command;
+        let args: Vec<Vec<u8>> = (self.parser.args(&self.buffer).into_iter())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let command = self.parser.verb();
         match self.expecting {
             Expecting::Command => match command {
                 Some(Command::User) => self.user(&args),
@@ -412,12 +414,12 @@ impl Pop3PreAuth {
                 INVALID.to_vec()
             }
             Outcome::StartTls => {
-                self.parser.args.clear();
+                self.parser.clear_args();
                 return Action::StartTls(OK.to_vec());
             }
             Outcome::Reply(line) => line,
         };
-        self.parser.args.clear();
+        self.parser.clear_args();
         self.buffer.reset_if_consumed();
         if !self.parser.at_line_start() {
             // Within AUTH: the next line is a bare response.
@@ -431,7 +433,7 @@ impl Pop3PreAuth {
     }
 
     fn start_authentication(&mut self, method: AuthMethod) -> Action {
-        self.parser.args.clear();
+        self.parser.clear_args();
         self.buffer.reset_if_consumed();
         self.parser.reset_line();
         Action::Authenticate(Credentials {
