@@ -14,6 +14,7 @@ pub mod imap;
 pub mod pop3;
 pub mod reply;
 pub mod sasl;
+pub(crate) mod sasl_state;
 pub mod smtp;
 pub(crate) mod verb_line;
 

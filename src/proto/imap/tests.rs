@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::proto::sasl::encode_base64;
+use crate::proto::Credentials;
 
 /// How a burst of client input ended.
 #[derive(Debug, PartialEq, Eq)]

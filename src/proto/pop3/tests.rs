@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::proto::sasl::encode_base64;
+use crate::proto::Credentials;
 
 const SALT: &[u8] = b"<1611944213.1795842754@mx.test>\r\n";
 const SALT_B64: &[u8] = b"PDE2MTE5NDQyMTMuMTc5NTg0Mjc1NEBteC50ZXN0Pg==";

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::proto::sasl::encode_base64;
+use crate::proto::Credentials;
 
 /// A scripted client driving the machine like the session driver would.
 struct Smtp {
