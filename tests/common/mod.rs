@@ -261,6 +261,20 @@ pub enum BackendScript {
     Stall,
 }
 
+/// The answers the scripted auth server gives, in turn, per login.
+pub fn answers(pairs: Vec<(&str, Vec<AuthAnswer>)>) -> HashMap<String, Vec<AuthAnswer>> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// An auth server that refuses `login` once with `Auth-Status: status` (no wait).
+pub async fn refusing_auth(login: &str, status: &str) -> FakeAuth {
+    FakeAuth::start(answers(vec![(
+        login,
+        vec![AuthAnswer::headers(&[("Auth-Status", status)])],
+    )]))
+    .await
+}
+
 /// What every scripted backend's bytes received so far are kept in.
 pub type Received = Arc<Mutex<Vec<u8>>>;
 
