@@ -6,6 +6,8 @@
 //! login and password. Each machine only wraps the result in its own reply syntax
 //! (`+ ` or `334 `, tags) and keeps its own quirks.
 
+use std::collections::VecDeque;
+
 use super::sasl::{self, SaslError, SaslStart, PASSWORD_PROMPT, USERNAME_PROMPT};
 use super::{AuthMethod, Credentials, SmtpEnvelope};
 use crate::config::AuthMethods;
@@ -124,6 +126,19 @@ impl ClientLogin {
             }
         };
         Ok(SaslStep::Authenticate(method))
+    }
+
+    /// [`accept`](Self::accept) for a dialogue: a refused response is logged into
+    /// `logs` (nginx logs it at info level) and gives `None`, the invalid-command reply.
+    pub fn respond(
+        &mut self,
+        wait: SaslWait,
+        response: &[u8],
+        logs: &mut VecDeque<String>,
+    ) -> Option<SaslStep> {
+        self.accept(wait, response)
+            .map_err(|error| logs.push_back(error.log_message()))
+            .ok()
     }
 
     /// What the machine hands to auth_http ("no password" is sent as an empty one).

@@ -1,8 +1,8 @@
 //! The scripted client the IMAP, POP3 and SMTP transcript tests share: it drives a
 //! [`PreAuth`] machine the way the session driver does, so tests read as `C:`/`S:`
-//! transcripts with exact bytes.
+//! transcripts with exact bytes. The backend login tests share the step helpers below.
 
-use super::{Action, Credentials, PreAuth};
+use super::{Action, BackendLogin, Credentials, LoginFailure, LoginStep, PreAuth};
 
 /// How a burst of client input ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,4 +85,27 @@ impl<M: PreAuth> Client<M> {
     pub fn logs(&mut self) -> Vec<String> {
         std::iter::from_fn(|| self.machine.take_log()).collect()
     }
+}
+
+/// B→N `reply`, then N→B must be `expected`.
+pub(crate) fn step(login: &mut impl BackendLogin, reply: &[u8], expected: LoginStep) {
+    assert_eq!(
+        login.receive(reply),
+        expected,
+        "after {:?}",
+        String::from_utf8_lossy(reply)
+    );
+}
+
+/// N→B: `bytes`.
+pub(crate) fn send(bytes: &[u8]) -> LoginStep {
+    LoginStep::Send(bytes.to_vec())
+}
+
+/// The login fails on an invalid backend reply, shown in the log as `shown`.
+pub(crate) fn invalid(buffered: &[u8], shown: &str) -> LoginStep {
+    LoginStep::Failed(LoginFailure {
+        buffered: buffered.to_vec(),
+        log: format!("upstream sent invalid response: \"{shown}\""),
+    })
 }

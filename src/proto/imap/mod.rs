@@ -56,7 +56,7 @@ pub use backend::ImapBackendLogin;
 
 use std::collections::VecDeque;
 
-use super::sasl::{self, SaslError};
+use super::sasl;
 use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, ImapSettings, Starttls};
@@ -298,9 +298,11 @@ impl ImapPreAuth {
     /// A SASL response (only its first word counts); `tagged_error`: how a refused
     /// one is answered.
     fn sasl_response(&mut self, wait: SaslWait, response: &[u8], tagged_error: bool) -> Outcome {
-        match self.client.accept(wait, response) {
-            Ok(step) => self.sasl_step(step),
-            Err(error) => self.sasl_error(error, tagged_error),
+        match self.client.respond(wait, response, &mut self.logs) {
+            Some(step) => self.sasl_step(step),
+            None => Outcome::Invalid {
+                tagged: tagged_error,
+            },
         }
     }
 
@@ -312,11 +314,6 @@ impl ImapPreAuth {
             }
             SaslStep::Authenticate(method) => Outcome::Authenticate(method),
         }
-    }
-
-    fn sasl_error(&mut self, error: SaslError, tagged: bool) -> Outcome {
-        self.log(error.log_message());
-        Outcome::Invalid { tagged }
     }
 
     /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.

@@ -32,7 +32,7 @@ pub use backend::Pop3BackendLogin;
 use std::collections::VecDeque;
 
 use super::buffer::CommandBuffer;
-use super::sasl::{self, SaslError};
+use super::sasl;
 use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, Pop3Settings, Starttls};
@@ -328,9 +328,9 @@ impl Pop3PreAuth {
 
     /// A line sent in answer to an `AUTH` challenge (only its first word counts).
     fn sasl_response(&mut self, wait: SaslWait, response: &[u8]) -> Outcome {
-        match self.client.accept(wait, response) {
-            Ok(step) => self.sasl_step(step),
-            Err(error) => self.sasl_error(error),
+        match self.client.respond(wait, response, &mut self.logs) {
+            Some(step) => self.sasl_step(step),
+            None => Outcome::Invalid,
         }
     }
 
@@ -342,11 +342,6 @@ impl Pop3PreAuth {
             }
             SaslStep::Authenticate(method) => Outcome::Authenticate(method),
         }
-    }
-
-    fn sasl_error(&mut self, error: SaslError) -> Outcome {
-        self.logs.push_back(error.log_message());
-        Outcome::Invalid
     }
 
     /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.

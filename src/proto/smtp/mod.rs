@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use super::buffer::CommandBuffer;
-use super::sasl::{self, SaslError};
+use super::sasl;
 use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth, SmtpEnvelope};
 use crate::config::{AuthMethods, Server, SmtpSettings, Starttls};
@@ -367,9 +367,9 @@ impl SmtpPreAuth {
 
     /// A line sent in answer to an AUTH challenge (only its first word counts).
     fn sasl_response(&mut self, wait: SaslWait, response: &[u8]) -> Outcome {
-        match self.client_login.accept(wait, response) {
-            Ok(step) => self.sasl_step(step),
-            Err(error) => self.sasl_error(error),
+        match self.client_login.respond(wait, response, &mut self.logs) {
+            Some(step) => self.sasl_step(step),
+            None => Outcome::Invalid,
         }
     }
 
@@ -382,11 +382,6 @@ impl SmtpPreAuth {
             }
             SaslStep::Authenticate(method) => Outcome::Authenticate(method),
         }
-    }
-
-    fn sasl_error(&mut self, error: SaslError) -> Outcome {
-        self.logs.push_back(error.log_message());
-        Outcome::Invalid
     }
 
     /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
