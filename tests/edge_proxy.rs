@@ -381,26 +381,16 @@ fn tls_server(port: u16, auth: SocketAddr, pki: &Pki, mode: &str, extra: &str) -
 
 /// A TLS client presenting `cert` (a name in `pki`), or no certificate.
 async fn tls_client(tcp: TcpStream, pki: &Pki, cert: Option<&str>) -> TlsClient {
-    use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
-    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
-    b.set_verify(SslVerifyMode::NONE);
-    if let Some(name) = cert {
-        b.set_certificate_file(pki.path(&format!("{name}.pem")), SslFiletype::PEM)
-            .unwrap();
-        b.set_private_key_file(pki.path(&format!("{name}.key")), SslFiletype::PEM)
-            .unwrap();
-    }
-    let ssl = b
-        .build()
-        .configure()
-        .unwrap()
-        .into_ssl("localhost")
-        .unwrap();
-    let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
-    std::pin::Pin::new(&mut s).connect().await.unwrap();
-    TlsClient {
-        s: BufReader::new(s),
-    }
+    use openssl::ssl::SslFiletype;
+    TlsClient::handshake_with(tcp, |b| {
+        if let Some(name) = cert {
+            b.set_certificate_file(pki.path(&format!("{name}.pem")), SslFiletype::PEM)
+                .unwrap();
+            b.set_private_key_file(pki.path(&format!("{name}.key")), SslFiletype::PEM)
+                .unwrap();
+        }
+    })
+    .await
 }
 
 /// The `Auth-SSL` lines every TLS request starts with, as the client negotiated them.

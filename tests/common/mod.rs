@@ -444,9 +444,19 @@ impl TlsClient {
     }
 
     pub async fn handshake(tcp: TcpStream) -> TlsClient {
+        TlsClient::handshake_with(tcp, |_| {}).await
+    }
+
+    /// A handshake without verification, after `configure` had its say (a client
+    /// certificate, say).
+    pub async fn handshake_with(
+        tcp: TcpStream,
+        configure: impl FnOnce(&mut openssl::ssl::SslConnectorBuilder),
+    ) -> TlsClient {
         use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
         let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
         b.set_verify(SslVerifyMode::NONE);
+        configure(&mut b);
         let ssl = b
             .build()
             .configure()
