@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,16 +13,25 @@ use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-fn answers(pairs: Vec<(&str, Vec<AuthAnswer>)>) -> HashMap<String, Vec<AuthAnswer>> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
 /// The request nginx sends for `a LOGIN alice pw` up to and including `Client-IP`.
 fn request_head(client_ip: &str) -> String {
     format!(
         "GET /auth HTTP/1.0\r\nHost: 127.0.0.1\r\nAuth-Method: plain\r\nAuth-User: alice\r\n\
          Auth-Pass: pw\r\nAuth-Protocol: imap\r\nAuth-Login-Attempt: 1\r\nClient-IP: {client_ip}\r\n"
     )
+}
+
+/// An IMAP proxy whose listener expects a PROXY header; `directives` end its server
+/// block.
+fn proxy_protocol_server(directives: &str) -> (u16, Proxy) {
+    let port = free_port();
+    let proxy = Proxy::start(
+        &format!(
+            "server {{ listen 127.0.0.1:{port} proxy_protocol; protocol imap; {directives} }}"
+        ),
+        &[port],
+    );
+    (port, proxy)
 }
 
 /// Sends `header`, then logs in as alice; returns the login reply line.
@@ -37,20 +45,11 @@ async fn login_after_header(port: u16, header: &[u8]) -> String {
 
 #[tokio::test]
 async fn proxy_v1_from_a_trusted_sender_rewrites_the_client() {
-    let auth = FakeAuth::start(answers(vec![(
-        "alice",
-        vec![AuthAnswer::headers(&[("Auth-Status", "Nope")])],
-    )]))
-    .await;
-    let port = free_port();
-    let proxy = Proxy::start(
-        &format!(
-            "server {{ listen 127.0.0.1:{port} proxy_protocol; protocol imap; \
-             auth_http {}/auth; set_real_ip_from 127.0.0.0/8; }}",
-            auth.addr
-        ),
-        &[port],
-    );
+    let auth = refusing_auth("alice", "Nope").await;
+    let (port, proxy) = proxy_protocol_server(&format!(
+        "auth_http {}/auth; set_real_ip_from 127.0.0.0/8;",
+        auth.addr
+    ));
     let reply = login_after_header(port, b"PROXY TCP4 192.0.2.7 10.0.0.1 4000 143\r\n").await;
     assert_eq!(reply, "a NO Nope\r\n");
     assert_eq!(
@@ -72,20 +71,11 @@ async fn proxy_v1_from_a_trusted_sender_rewrites_the_client() {
 
 #[tokio::test]
 async fn proxy_v2_from_an_untrusted_sender_only_adds_headers() {
-    let auth = FakeAuth::start(answers(vec![(
-        "alice",
-        vec![AuthAnswer::headers(&[("Auth-Status", "Nope")])],
-    )]))
-    .await;
-    let port = free_port();
-    let _proxy = Proxy::start(
-        &format!(
-            "server {{ listen 127.0.0.1:{port} proxy_protocol; protocol imap; \
-             auth_http {}/auth; set_real_ip_from 10.0.0.0/8; }}",
-            auth.addr
-        ),
-        &[port],
-    );
+    let auth = refusing_auth("alice", "Nope").await;
+    let (port, _proxy) = proxy_protocol_server(&format!(
+        "auth_http {}/auth; set_real_ip_from 10.0.0.0/8;",
+        auth.addr
+    ));
     let mut header = b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x2b".to_vec();
     header.extend_from_slice(
         &"2001:db8::7"
@@ -110,20 +100,11 @@ async fn proxy_v2_from_an_untrusted_sender_only_adds_headers() {
 
 #[tokio::test]
 async fn unknown_header_is_skipped_without_headers() {
-    let auth = FakeAuth::start(answers(vec![(
-        "alice",
-        vec![AuthAnswer::headers(&[("Auth-Status", "Nope")])],
-    )]))
-    .await;
-    let port = free_port();
-    let _proxy = Proxy::start(
-        &format!(
-            "server {{ listen 127.0.0.1:{port} proxy_protocol; protocol imap; \
-             auth_http {}/auth; set_real_ip_from 127.0.0.1; }}",
-            auth.addr
-        ),
-        &[port],
-    );
+    let auth = refusing_auth("alice", "Nope").await;
+    let (port, _proxy) = proxy_protocol_server(&format!(
+        "auth_http {}/auth; set_real_ip_from 127.0.0.1;",
+        auth.addr
+    ));
     let reply = login_after_header(port, b"PROXY UNKNOWN ffff::1 ::1 1 2\r\n").await;
     assert_eq!(reply, "a NO Nope\r\n");
     assert_eq!(
@@ -134,14 +115,7 @@ async fn unknown_header_is_skipped_without_headers() {
 
 #[tokio::test]
 async fn broken_headers_close_silently() {
-    let port = free_port();
-    let proxy = Proxy::start(
-        &format!(
-            "server {{ listen 127.0.0.1:{port} proxy_protocol; protocol imap; \
-             auth_http 127.0.0.1:9/auth; }}"
-        ),
-        &[port],
-    );
+    let (port, proxy) = proxy_protocol_server("auth_http 127.0.0.1:9/auth;");
     let cases: [&[u8]; 3] = [
         b"PROXY TCP4 192.0.2.7 10.0.0.1 99999 143\r\n",
         b"a1 LOGIN alice secret\r\n",
@@ -186,14 +160,7 @@ async fn closed_without_a_word(c: &mut Client) -> bool {
 
 #[tokio::test]
 async fn missing_header_times_out_silently() {
-    let port = free_port();
-    let proxy = Proxy::start(
-        &format!(
-            "server {{ listen 127.0.0.1:{port} proxy_protocol; protocol imap; \
-             auth_http 127.0.0.1:9/auth; timeout 300ms; }}"
-        ),
-        &[port],
-    );
+    let (port, proxy) = proxy_protocol_server("auth_http 127.0.0.1:9/auth; timeout 300ms;");
     let mut c = Client::connect(port).await;
     assert!(closed_without_a_word(&mut c).await);
     let log = proxy.wait_log("client timed out");
@@ -243,15 +210,10 @@ async fn proxy_aware_backend(header_len: usize) -> (SocketAddr, Arc<Mutex<Vec<u8
 async fn proxy_header_to_the_backend_carries_the_realip_client() {
     let (backend, seen) = proxy_aware_backend(0).await;
     let auth = FakeAuth::start(answers(vec![("alice", vec![AuthAnswer::ok(backend)])])).await;
-    let port = free_port();
-    let _proxy = Proxy::start(
-        &format!(
-            "server {{ listen 127.0.0.1:{port} proxy_protocol; protocol imap; \
-             auth_http {}/auth; set_real_ip_from 127.0.0.1; proxy_protocol on; }}",
-            auth.addr
-        ),
-        &[port],
-    );
+    let (port, _proxy) = proxy_protocol_server(&format!(
+        "auth_http {}/auth; set_real_ip_from 127.0.0.1; proxy_protocol on;",
+        auth.addr
+    ));
     let reply = login_after_header(port, b"PROXY TCP4 192.0.2.7 10.0.0.1 4000 143\r\n").await;
     assert_eq!(reply, "a OK Logged in\r\n");
     assert_eq!(
@@ -419,33 +381,15 @@ fn tls_server(port: u16, auth: SocketAddr, pki: &Pki, mode: &str, extra: &str) -
 
 /// A TLS client presenting `cert` (a name in `pki`), or no certificate.
 async fn tls_client(tcp: TcpStream, pki: &Pki, cert: Option<&str>) -> TlsClient {
-    use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
-    let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
-    b.set_verify(SslVerifyMode::NONE);
-    if let Some(name) = cert {
-        b.set_certificate_file(pki.path(&format!("{name}.pem")), SslFiletype::PEM)
-            .unwrap();
-        b.set_private_key_file(pki.path(&format!("{name}.key")), SslFiletype::PEM)
-            .unwrap();
-    }
-    let ssl = b
-        .build()
-        .configure()
-        .unwrap()
-        .into_ssl("localhost")
-        .unwrap();
-    let mut s = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
-    std::pin::Pin::new(&mut s).connect().await.unwrap();
-    TlsClient {
-        s: BufReader::new(s),
-    }
-}
-
-async fn refusing_auth() -> FakeAuth {
-    FakeAuth::start(answers(vec![(
-        "alice",
-        vec![AuthAnswer::headers(&[("Auth-Status", "Nope")])],
-    )]))
+    use openssl::ssl::SslFiletype;
+    TlsClient::handshake_with(tcp, |b| {
+        if let Some(name) = cert {
+            b.set_certificate_file(pki.path(&format!("{name}.pem")), SslFiletype::PEM)
+                .unwrap();
+            b.set_private_key_file(pki.path(&format!("{name}.key")), SslFiletype::PEM)
+                .unwrap();
+        }
+    })
     .await
 }
 
@@ -467,7 +411,7 @@ async fn connect_tls(port: u16, pki: &Pki, cert: Option<&str>) -> TlsClient {
 #[tokio::test]
 async fn verify_on_without_a_certificate_is_refused() {
     let pki = Pki::new();
-    let auth = refusing_auth().await;
+    let auth = refusing_auth("alice", "Nope").await;
     let port = free_port();
     let proxy = Proxy::start(&tls_server(port, auth.addr, &pki, "on", ""), &[port]);
     let mut c = connect_tls(port, &pki, None).await;
@@ -485,7 +429,7 @@ async fn verify_on_without_a_certificate_is_refused() {
 #[tokio::test]
 async fn verify_optional_refuses_an_untrusted_certificate() {
     let pki = Pki::new();
-    let auth = refusing_auth().await;
+    let auth = refusing_auth("alice", "Nope").await;
     let port = free_port();
     let proxy = Proxy::start(&tls_server(port, auth.addr, &pki, "optional", ""), &[port]);
     let mut c = connect_tls(port, &pki, Some("self")).await;
@@ -501,7 +445,7 @@ async fn verify_optional_refuses_an_untrusted_certificate() {
 #[tokio::test]
 async fn verify_optional_without_a_certificate_says_none() {
     let pki = Pki::new();
-    let auth = refusing_auth().await;
+    let auth = refusing_auth("alice", "Nope").await;
     let port = free_port();
     let _proxy = Proxy::start(&tls_server(port, auth.addr, &pki, "optional", ""), &[port]);
     let mut c = connect_tls(port, &pki, None).await;
@@ -521,7 +465,7 @@ async fn verify_optional_without_a_certificate_says_none() {
 #[tokio::test]
 async fn verified_certificate_details_reach_the_auth_server() {
     let pki = Pki::new();
-    let auth = refusing_auth().await;
+    let auth = refusing_auth("alice", "Nope").await;
     let port = free_port();
     let conf = tls_server(
         port,
@@ -557,7 +501,7 @@ async fn verified_certificate_details_reach_the_auth_server() {
 #[tokio::test]
 async fn optional_no_ca_passes_an_unverified_certificate_on() {
     let pki = Pki::new();
-    let auth = refusing_auth().await;
+    let auth = refusing_auth("alice", "Nope").await;
     let port = free_port();
     let _proxy = Proxy::start(
         &tls_server(port, auth.addr, &pki, "optional_no_ca", ""),
@@ -587,7 +531,7 @@ async fn optional_no_ca_passes_an_unverified_certificate_on() {
 #[tokio::test]
 async fn starttls_checks_the_certificate_before_going_on() {
     let pki = Pki::new();
-    let auth = refusing_auth().await;
+    let auth = refusing_auth("alice", "Nope").await;
     let port = free_port();
     let (cert, key) = make_cert(&pki.dir.0);
     let proxy = Proxy::start(

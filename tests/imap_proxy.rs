@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use common::*;
 
 /// A plaintext IMAP server block on `port` with extra directives.
@@ -12,18 +10,20 @@ fn server(port: u16, auth: std::net::SocketAddr, extra: &str) -> String {
     format!("server {{ listen 127.0.0.1:{port}; protocol imap; auth_http {auth}/auth; {extra} }}")
 }
 
-fn answers(pairs: Vec<(&str, Vec<AuthAnswer>)>) -> HashMap<String, Vec<AuthAnswer>> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+/// Starts a proxy with [`server`] and connects a client past the greeting.
+async fn connected(auth: std::net::SocketAddr, extra: &str) -> (Proxy, Client) {
+    let port = free_port();
+    let proxy = Proxy::start(&server(port, auth, extra), &[port]);
+    let mut c = Client::connect(port).await;
+    assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
+    (proxy, c)
 }
 
 #[tokio::test]
 async fn login_is_replayed_with_literals_and_session_is_relayed() {
     let backend = FakeBackend::start(BackendScript::Good { big: 0 }).await;
     let auth = FakeAuth::start(answers(vec![("alice", vec![AuthAnswer::ok(backend.addr)])])).await;
-    let port = free_port();
-    let _proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
+    let (_proxy, mut c) = connected(auth.addr, "").await;
     c.send("a1 LOGIN alice \"se cret\"\r\nb1 NOOP\r\n").await;
     assert_eq!(
         c.line().await,
@@ -49,18 +49,8 @@ async fn login_is_replayed_with_literals_and_session_is_relayed() {
 
 #[tokio::test]
 async fn refusal_without_wait_closes() {
-    let auth = FakeAuth::start(answers(vec![(
-        "bob",
-        vec![AuthAnswer::headers(&[(
-            "Auth-Status",
-            "Invalid login or password",
-        )])],
-    )]))
-    .await;
-    let port = free_port();
-    let proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    c.line().await;
+    let auth = refusing_auth("bob", "Invalid login or password").await;
+    let (proxy, mut c) = connected(auth.addr, "").await;
     c.send("t2 LOGIN bob pw\r\n").await;
     assert_eq!(c.line().await, "t2 NO Invalid login or password\r\n");
     assert!(c.closed().await);
@@ -83,10 +73,7 @@ async fn refusal_with_wait_delays_and_allows_a_retry() {
         ],
     )]))
     .await;
-    let port = free_port();
-    let _proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    c.line().await;
+    let (_proxy, mut c) = connected(auth.addr, "").await;
     let t0 = std::time::Instant::now();
     c.send("t1 LOGIN carol pw\r\n").await;
     assert_eq!(c.line().await, "t1 NO Try again\r\n");
@@ -111,10 +98,7 @@ async fn wait_status_requeries_with_the_same_attempt() {
         ],
     )]))
     .await;
-    let port = free_port();
-    let _proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    c.line().await;
+    let (_proxy, mut c) = connected(auth.addr, "").await;
     c.send("w LOGIN dave pw\r\n").await;
     assert_eq!(
         c.line().await,
@@ -177,10 +161,7 @@ async fn auth_server_failures_are_internal_errors_that_name_the_server() {
 #[tokio::test]
 async fn dead_auth_server_is_an_internal_error() {
     let dead = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let port = free_port();
-    let proxy = Proxy::start(&server(port, dead, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    c.line().await;
+    let (proxy, mut c) = connected(dead, "").await;
     c.send("x LOGIN erin pw\r\n").await;
     assert_eq!(c.line().await, "* BAD internal server error\r\n");
     let log = proxy.wait_log("failed");
@@ -240,10 +221,7 @@ async fn backend_failures() {
 async fn refused_backend_connection_is_an_internal_error() {
     let dead = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
     let auth = FakeAuth::start(answers(vec![("gus", vec![AuthAnswer::ok(dead)])])).await;
-    let port = free_port();
-    let proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    c.line().await;
+    let (proxy, mut c) = connected(auth.addr, "").await;
     c.send("x LOGIN gus pw\r\n").await;
     assert_eq!(c.line().await, "* BAD internal server error\r\n");
     let log = proxy.wait_log("refused");
@@ -268,10 +246,7 @@ async fn auth_user_and_pass_rewrite_and_host_name_reach_the_backend() {
         ])],
     )]))
     .await;
-    let port = free_port();
-    let _proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    c.line().await;
+    let (_proxy, mut c) = connected(auth.addr, "").await;
     c.send("x LOGIN hal pw\r\n").await;
     assert_eq!(
         c.line().await,
@@ -286,10 +261,7 @@ async fn auth_user_and_pass_rewrite_and_host_name_reach_the_backend() {
 #[tokio::test]
 async fn pre_auth_timeout_is_a_total_deadline() {
     let auth = FakeAuth::start(answers(vec![])).await;
-    let port = free_port();
-    let proxy = Proxy::start(&server(port, auth.addr, "timeout 1s;"), &[port]);
-    let mut c = Client::connect(port).await;
-    c.line().await;
+    let (proxy, mut c) = connected(auth.addr, "timeout 1s;").await;
     let t0 = std::time::Instant::now();
     for _ in 0..3 {
         c.send("n NOOP\r\n").await;

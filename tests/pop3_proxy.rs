@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-
 use common::pop3::{retr_reply, Pop3Backend, Pop3Script};
 use common::*;
 
@@ -12,8 +10,13 @@ fn server(port: u16, auth: std::net::SocketAddr, extra: &str) -> String {
     format!("server {{ listen 127.0.0.1:{port}; protocol pop3; auth_http {auth}/auth; {extra} }}")
 }
 
-fn answers(pairs: Vec<(&str, Vec<AuthAnswer>)>) -> HashMap<String, Vec<AuthAnswer>> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+/// Starts a proxy with [`server`] and connects a client past the greeting.
+async fn connected(auth: std::net::SocketAddr, extra: &str) -> (Proxy, Client) {
+    let port = free_port();
+    let proxy = Proxy::start(&server(port, auth, extra), &[port]);
+    let mut c = Client::connect(port).await;
+    assert_eq!(c.line().await, "+OK POP3 ready\r\n");
+    (proxy, c)
 }
 
 /// Reads exactly `n` bytes (a multi-line reply).
@@ -35,10 +38,7 @@ async fn user_pass_login_then_stat_and_retr_are_relayed() {
     })
     .await;
     let auth = FakeAuth::start(answers(vec![("bob", vec![AuthAnswer::ok(backend.addr)])])).await;
-    let port = free_port();
-    let proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    assert_eq!(c.line().await, "+OK POP3 ready\r\n");
+    let (proxy, mut c) = connected(auth.addr, "").await;
     c.send("USER bob\r\n").await;
     assert_eq!(c.line().await, "+OK\r\n");
     c.send("PASS se cret\r\nSTAT\r\n").await;
@@ -67,18 +67,8 @@ async fn user_pass_login_then_stat_and_retr_are_relayed() {
 
 #[tokio::test]
 async fn refusal_without_wait_closes() {
-    let auth = FakeAuth::start(answers(vec![(
-        "bob",
-        vec![AuthAnswer::headers(&[(
-            "Auth-Status",
-            "Invalid login or password",
-        )])],
-    )]))
-    .await;
-    let port = free_port();
-    let proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
-    let mut c = Client::connect(port).await;
-    c.line().await;
+    let auth = refusing_auth("bob", "Invalid login or password").await;
+    let (proxy, mut c) = connected(auth.addr, "").await;
     c.send("USER bob\r\nPASS pw\r\n").await;
     assert_eq!(c.line().await, "+OK\r\n");
     assert_eq!(c.line().await, "-ERR Invalid login or password\r\n");

@@ -18,10 +18,6 @@ fn server(port: u16, auth: SocketAddr, extra: &str) -> String {
     )
 }
 
-fn answers(pairs: Vec<(&str, Vec<AuthAnswer>)>) -> HashMap<String, Vec<AuthAnswer>> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
 /// Starts backend, auth server (answering `login` with OK) and proxy; returns a
 /// client that has read the greeting.
 async fn setup(

@@ -14,7 +14,11 @@ pub mod imap;
 pub mod pop3;
 pub mod reply;
 pub mod sasl;
+pub(crate) mod sasl_state;
 pub mod smtp;
+#[cfg(test)]
+mod testkit;
+pub(crate) mod verb_line;
 
 use crate::config::AuthMethods;
 

@@ -10,8 +10,11 @@ pub mod pop3;
 pub mod smtp;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -258,30 +261,66 @@ pub enum BackendScript {
     Stall,
 }
 
-/// A scripted IMAP backend recording everything it receives.
-pub struct FakeBackend {
-    pub addr: SocketAddr,
-    pub received: Arc<Mutex<Vec<u8>>>,
+/// The answers the scripted auth server gives, in turn, per login.
+pub fn answers(pairs: Vec<(&str, Vec<AuthAnswer>)>) -> HashMap<String, Vec<AuthAnswer>> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-impl FakeBackend {
-    pub async fn start(script: BackendScript) -> FakeBackend {
+/// An auth server that refuses `login` once with `Auth-Status: status` (no wait).
+pub async fn refusing_auth(login: &str, status: &str) -> FakeAuth {
+    FakeAuth::start(answers(vec![(
+        login,
+        vec![AuthAnswer::headers(&[("Auth-Status", status)])],
+    )]))
+    .await
+}
+
+/// What every scripted backend's bytes received so far are kept in.
+pub type Received = Arc<Mutex<Vec<u8>>>;
+
+/// A script a [`ScriptedBackend`] plays to each connection.
+pub trait Script: Clone + Send + 'static {
+    /// Plays the script on one accepted connection, recording what it reads.
+    fn serve(self, sock: TcpStream, rec: Received) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// A loopback backend playing script `S` to every connection, recording everything it
+/// receives (all connections).
+pub struct ScriptedBackend<S> {
+    pub addr: SocketAddr,
+    pub received: Received,
+    script: PhantomData<S>,
+}
+
+impl<S: Script> ScriptedBackend<S> {
+    pub async fn start(script: S) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let received = Received::default();
         let rec = received.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let rec = rec.clone();
-                let script = script.clone();
-                tokio::spawn(async move { run_backend(sock, script, rec).await });
+                tokio::spawn(script.clone().serve(sock, rec.clone()));
             }
         });
-        FakeBackend { addr, received }
+        ScriptedBackend {
+            addr,
+            received,
+            script: PhantomData,
+        }
     }
 
     pub fn received(&self) -> String {
         String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+/// A scripted IMAP backend recording everything it receives.
+pub type FakeBackend = ScriptedBackend<BackendScript>;
+
+impl Script for BackendScript {
+    fn serve(self, sock: TcpStream, rec: Received) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(run_backend(sock, self, rec))
     }
 }
 
@@ -405,9 +444,19 @@ impl TlsClient {
     }
 
     pub async fn handshake(tcp: TcpStream) -> TlsClient {
+        TlsClient::handshake_with(tcp, |_| {}).await
+    }
+
+    /// A handshake without verification, after `configure` had its say (a client
+    /// certificate, say).
+    pub async fn handshake_with(
+        tcp: TcpStream,
+        configure: impl FnOnce(&mut openssl::ssl::SslConnectorBuilder),
+    ) -> TlsClient {
         use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
         let mut b = SslConnector::builder(SslMethod::tls_client()).unwrap();
         b.set_verify(SslVerifyMode::NONE);
+        configure(&mut b);
         let ssl = b
             .build()
             .configure()

@@ -1,12 +1,12 @@
 //! A scripted POP3 backend for the integration tests.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
 
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
-use super::read_line;
+use super::{read_line, Received, Script, ScriptedBackend};
 
 /// How the scripted POP3 backend behaves.
 #[derive(Clone)]
@@ -19,29 +19,11 @@ pub enum Pop3Script {
 }
 
 /// A scripted POP3 backend recording everything it receives.
-pub struct Pop3Backend {
-    pub addr: SocketAddr,
-    pub received: Arc<Mutex<Vec<u8>>>,
-}
+pub type Pop3Backend = ScriptedBackend<Pop3Script>;
 
-impl Pop3Backend {
-    pub async fn start(script: Pop3Script) -> Pop3Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let rec = received.clone();
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                let rec = rec.clone();
-                let script = script.clone();
-                tokio::spawn(async move { serve(sock, script, rec).await });
-            }
-        });
-        Pop3Backend { addr, received }
-    }
-
-    pub fn received(&self) -> String {
-        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+impl Script for Pop3Script {
+    fn serve(self, sock: TcpStream, rec: Received) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(serve(sock, self, rec))
     }
 }
 
@@ -58,7 +40,7 @@ pub fn retr_reply(message: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn serve(sock: TcpStream, script: Pop3Script, rec: Arc<Mutex<Vec<u8>>>) {
+async fn serve(sock: TcpStream, script: Pop3Script, rec: Received) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     let rec = &*rec;

@@ -1,10 +1,13 @@
 //! A scripted SMTP backend and a tiny DNS server for the SMTP integration tests.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::{Received, Script, ScriptedBackend};
 
 /// How the scripted SMTP backend answers.
 #[derive(Clone)]
@@ -25,34 +28,16 @@ impl Default for SmtpScript {
 }
 
 /// A scripted SMTP backend recording every line it receives (all connections).
-pub struct SmtpBackend {
-    pub addr: SocketAddr,
-    received: Arc<Mutex<Vec<u8>>>,
-}
+pub type SmtpBackend = ScriptedBackend<SmtpScript>;
 
-impl SmtpBackend {
-    pub async fn start(script: SmtpScript) -> SmtpBackend {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let rec = received.clone();
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                let rec = rec.clone();
-                let script = script.clone();
-                tokio::spawn(async move { converse(sock, script, rec).await });
-            }
-        });
-        SmtpBackend { addr, received }
-    }
-
-    pub fn received(&self) -> String {
-        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+impl Script for SmtpScript {
+    fn serve(self, sock: TcpStream, rec: Received) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(converse(sock, self, rec))
     }
 }
 
 /// Postfix-like answers: XCLIENT gets a fresh greeting, AUTH LOGIN its two prompts.
-async fn converse(sock: TcpStream, script: SmtpScript, rec: Arc<Mutex<Vec<u8>>>) {
+async fn converse(sock: TcpStream, script: SmtpScript, rec: Received) {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     if w.write_all(b"220 backend ESMTP\r\n").await.is_err() {

@@ -56,17 +56,15 @@ pub use backend::ImapBackendLogin;
 
 use std::collections::VecDeque;
 
-use super::sasl::{self, SaslError, SaslStart};
-use super::{Action, AuthMethod, BackendLogin, Credentials, PreAuth};
+use super::sasl;
+use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
+use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, ImapSettings, Starttls};
 use parser::{Command, CommandBuffer, Parsed, Parser};
 
 const GREETING: &[u8] = b"* OK IMAP4 ready\r\n";
 const OK: &[u8] = b"OK completed\r\n";
 const LITERAL_NEXT: &[u8] = b"+ OK\r\n";
-const PLAIN_NEXT: &[u8] = b"+ \r\n";
-const USERNAME_NEXT: &[u8] = b"+ VXNlcm5hbWU6\r\n";
-const PASSWORD_NEXT: &[u8] = b"+ UGFzc3dvcmQ6\r\n";
 const BYE: &[u8] = b"* BYE\r\n";
 const INVALID: &[u8] = b"BAD invalid command\r\n";
 const INTERNAL_ERROR: &[u8] = b"* BAD internal server error\r\n";
@@ -75,11 +73,7 @@ const INTERNAL_ERROR: &[u8] = b"* BAD internal server error\r\n";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expecting {
     Command,
-    LoginUsername,
-    LoginPassword,
-    PlainResponse,
-    CramMd5Response,
-    ExternalUsername,
+    Sasl(SaslWait),
 }
 
 /// The three CAPABILITY lines, built once like nginx does at config time (§5.3).
@@ -174,8 +168,7 @@ pub struct ImapPreAuth {
     server_name: String,
     /// The CRAM-MD5 salt, made at the first `AUTHENTICATE CRAM-MD5`, then reused.
     salt: Option<Vec<u8>>,
-    login: Vec<u8>,
-    password: Vec<u8>,
+    client: ClientLogin,
     logs: VecDeque<String>,
 }
 
@@ -185,7 +178,7 @@ impl std::fmt::Debug for ImapPreAuth {
             .field("expecting", &self.expecting)
             .field("tls", &self.tls)
             .field("errors", &self.errors)
-            .field("login", &String::from_utf8_lossy(&self.login))
+            .field("login", &String::from_utf8_lossy(&self.client.login))
             .finish_non_exhaustive()
     }
 }
@@ -212,8 +205,7 @@ impl ImapPreAuth {
             quit: false,
             server_name: server_name.to_owned(),
             salt: None,
-            login: Vec::new(),
-            password: Vec::new(),
+            client: ClientLogin::default(),
             logs: VecDeque::new(),
         }
     }
@@ -238,9 +230,12 @@ impl ImapPreAuth {
 
     fn handle_line(&mut self) -> Outcome {
         let args = std::mem::take(&mut self.parser.args);
-        if self.expecting != Expecting::Command {
+        if let Expecting::Sasl(wait) = self.expecting {
             let response = args.first().map(Vec::as_slice).unwrap_or_default();
-            return self.handle_response(response);
+            // nginx quirk: a bad LOGIN username here gets `BAD invalid command` with
+            // neither tag nor `* `.
+            let tagged_error = wait != SaslWait::LoginUsername;
+            return self.sasl_response(wait, response, tagged_error);
         }
         match self.parser.command {
             Command::Login => self.login_command(&args),
@@ -269,8 +264,8 @@ impl ImapPreAuth {
     fn login_command(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
             [login, password] if !login.is_empty() && !self.starttls_only() => {
-                self.login = login.clone();
-                self.password = password.clone();
+                self.client.login = login.clone();
+                self.client.password = Some(password.clone());
                 Outcome::Authenticate(AuthMethod::Plain)
             }
             _ => Outcome::INVALID,
@@ -281,101 +276,44 @@ impl ImapPreAuth {
         if self.starttls_only() {
             return Outcome::INVALID;
         }
-        match sasl::select_mechanism(args) {
-            None => Outcome::INVALID,
-            Some(SaslStart::LoginPrompt) => {
-                self.expecting = Expecting::LoginUsername;
-                Outcome::untagged(USERNAME_NEXT)
-            }
-            Some(SaslStart::LoginUsername(response)) => match sasl::decode_login(response) {
-                Ok(login) => {
-                    self.login = login;
-                    self.expecting = Expecting::LoginPassword;
-                    Outcome::untagged(PASSWORD_NEXT)
-                }
-                Err(error) => self.sasl_error(error, true),
-            },
-            Some(SaslStart::PlainPrompt) => {
-                self.expecting = Expecting::PlainResponse;
-                Outcome::untagged(PLAIN_NEXT)
-            }
-            Some(SaslStart::PlainResponse(response)) => self.plain_response(response),
-            Some(SaslStart::CramMd5) if self.auth.cram_md5 => {
+        let Some(mechanism) = sasl::select_mechanism(args) else {
+            return Outcome::INVALID;
+        };
+        match sasl_state::begin(mechanism, &self.auth) {
+            SaslBegin::Invalid => Outcome::INVALID,
+            SaslBegin::Prompt(step) => self.sasl_step(step),
+            SaslBegin::Respond(wait, response) => self.sasl_response(wait, response, true),
+            SaslBegin::CramMd5Challenge => {
                 let server_name = &self.server_name;
                 let salt = self
                     .salt
                     .get_or_insert_with(|| sasl::make_salt(server_name));
                 let challenge = sasl::cram_md5_challenge(b"+ ", salt);
-                self.expecting = Expecting::CramMd5Response;
+                self.expecting = Expecting::Sasl(SaslWait::CramMd5);
                 Outcome::untagged(&challenge)
             }
-            Some(SaslStart::ExternalPrompt) if self.auth.external => {
-                self.expecting = Expecting::ExternalUsername;
-                Outcome::untagged(USERNAME_NEXT)
-            }
-            Some(SaslStart::CramMd5 | SaslStart::ExternalPrompt) => Outcome::INVALID,
-            Some(SaslStart::ExternalResponse(response)) => self.external_response(response),
         }
     }
 
-    /// A line sent in answer to an AUTHENTICATE challenge (only its first word counts).
-    fn handle_response(&mut self, response: &[u8]) -> Outcome {
-        match self.expecting {
-            Expecting::Command => Outcome::INVALID,
-            Expecting::LoginUsername => match sasl::decode_login(response) {
-                Ok(login) => {
-                    self.login = login;
-                    self.expecting = Expecting::LoginPassword;
-                    Outcome::untagged(PASSWORD_NEXT)
-                }
-                // nginx quirk: `BAD invalid command` with neither tag nor `* `.
-                Err(error) => self.sasl_error(error, false),
+    /// A SASL response (only its first word counts); `tagged_error`: how a refused
+    /// one is answered.
+    fn sasl_response(&mut self, wait: SaslWait, response: &[u8], tagged_error: bool) -> Outcome {
+        match self.client.respond(wait, response, &mut self.logs) {
+            Some(step) => self.sasl_step(step),
+            None => Outcome::Invalid {
+                tagged: tagged_error,
             },
-            Expecting::LoginPassword => match sasl::decode_login(response) {
-                Ok(password) => {
-                    self.password = password;
-                    Outcome::Authenticate(AuthMethod::Plain)
-                }
-                Err(error) => self.sasl_error(error, true),
-            },
-            Expecting::PlainResponse => self.plain_response(response),
-            Expecting::CramMd5Response => match sasl::decode_cram_md5(response) {
-                Ok(decoded) => {
-                    self.login = decoded.login;
-                    self.password = decoded.secret;
-                    Outcome::Authenticate(AuthMethod::CramMd5)
-                }
-                Err(error) => self.sasl_error(error, true),
-            },
-            Expecting::ExternalUsername => self.external_response(response),
         }
     }
 
-    fn plain_response(&mut self, response: &[u8]) -> Outcome {
-        match sasl::decode_plain(response) {
-            Ok(decoded) => {
-                self.login = decoded.login;
-                self.password = decoded.secret;
-                Outcome::Authenticate(AuthMethod::Plain)
+    fn sasl_step(&mut self, step: SaslStep) -> Outcome {
+        match step {
+            SaslStep::Prompt { next, text } => {
+                self.expecting = Expecting::Sasl(next);
+                Outcome::untagged(&sasl_state::challenge_line(b"+ ", text))
             }
-            Err(error) => self.sasl_error(error, true),
+            SaslStep::Authenticate(method) => Outcome::Authenticate(method),
         }
-    }
-
-    /// EXTERNAL sets the login only; the password stays what it was (as in nginx).
-    fn external_response(&mut self, response: &[u8]) -> Outcome {
-        match sasl::decode_external(response) {
-            Ok(login) => {
-                self.login = login;
-                Outcome::Authenticate(AuthMethod::External)
-            }
-            Err(error) => self.sasl_error(error, true),
-        }
-    }
-
-    fn sasl_error(&mut self, error: SaslError, tagged: bool) -> Outcome {
-        self.log(error.log_message());
-        Outcome::Invalid { tagged }
     }
 
     /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
@@ -419,13 +357,7 @@ impl ImapPreAuth {
         self.parser.args.clear();
         self.buffer.reset_if_consumed();
         self.parser.reset_line();
-        Action::Authenticate(Credentials {
-            method,
-            login: self.login.clone(),
-            password: self.password.clone(),
-            salt: self.salt.clone(),
-            smtp: None,
-        })
+        Action::Authenticate(self.client.credentials(method, &self.salt, None))
     }
 }
 
@@ -491,7 +423,7 @@ impl PreAuth for ImapPreAuth {
     }
 
     fn login(&self) -> &[u8] {
-        &self.login
+        &self.client.login
     }
 
     fn backend_login(

@@ -3,23 +3,11 @@
 
 use super::*;
 use crate::proto::sasl::encode_base64;
+use crate::proto::testkit::{Client, End};
+use crate::proto::Credentials;
 
-/// How a burst of client input ended.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    NeedInput,
-    Closed,
-    StartTls,
-    Auth(Credentials),
-}
-
-/// A scripted client: builds the machine from a few knobs and drives it like the
-/// session driver would, so tests read as `C:`/`S:` transcripts.
-struct Imap {
-    machine: ImapPreAuth,
-    /// Every reply action, one entry per write (to check replies are never merged).
-    writes: Vec<Vec<u8>>,
-}
+/// The scripted client of [`crate::proto::testkit`], built from a few knobs.
+type Imap = Client<ImapPreAuth>;
 
 struct Setup {
     settings: ImapSettings,
@@ -84,68 +72,7 @@ impl Setup {
             self.tls,
         );
         assert_eq!(machine.greeting(), b"* OK IMAP4 ready\r\n");
-        Imap {
-            machine,
-            writes: Vec::new(),
-        }
-    }
-}
-
-impl Imap {
-    /// C: `input` (all at once, fed as the buffer allows); returns everything S: wrote
-    /// and how the burst ended.
-    fn send(&mut self, input: &[u8]) -> (Vec<u8>, End) {
-        let mut rest = input;
-        let mut output = Vec::new();
-        loop {
-            let room = rest.len().min(self.machine.free_space());
-            self.machine.receive(&rest[..room]);
-            rest = &rest[room..];
-            let (bytes, end) = match self.machine.next_action() {
-                Action::NeedInput if rest.is_empty() => return (output, End::NeedInput),
-                Action::NeedInput => continue,
-                Action::Reply(bytes) => (bytes, None),
-                Action::ReplyAndClose(bytes) => (bytes, Some(End::Closed)),
-                Action::StartTls(bytes) => (bytes, Some(End::StartTls)),
-                Action::Authenticate(credentials) => (Vec::new(), Some(End::Auth(credentials))),
-            };
-            if !bytes.is_empty() {
-                self.writes.push(bytes.clone());
-            }
-            output.extend_from_slice(&bytes);
-            if let Some(end) = end {
-                return (output, end);
-            }
-        }
-    }
-
-    /// C: `input` / S: `expected`, and the dialogue goes on.
-    fn says(&mut self, input: &[u8], expected: &[u8]) -> &mut Self {
-        self.expect(input, expected, End::NeedInput)
-    }
-
-    fn expect(&mut self, input: &[u8], expected: &[u8], end: End) -> &mut Self {
-        let (output, got) = self.send(input);
-        assert_eq!(
-            String::from_utf8_lossy(&output),
-            String::from_utf8_lossy(expected),
-            "reply to {:?}",
-            String::from_utf8_lossy(input)
-        );
-        assert_eq!(got, end, "after {:?}", String::from_utf8_lossy(input));
-        self
-    }
-
-    /// C: `input` / S: nothing yet, authentication starts; returns the credentials.
-    fn logs_in(&mut self, input: &[u8]) -> Credentials {
-        match self.send(input) {
-            (output, End::Auth(credentials)) if output.is_empty() => credentials,
-            other => panic!("expected authentication, got {other:?}"),
-        }
-    }
-
-    fn logs(&mut self) -> Vec<String> {
-        std::iter::from_fn(|| self.machine.take_log()).collect()
+        Client::new(machine)
     }
 }
 

@@ -1,31 +1,11 @@
 //! IMAP backend login transcripts (reference §10.2–10.4, §17), exact bytes.
 
 use super::*;
+use crate::proto::testkit::{invalid, send, step};
 use crate::proto::{LoginFailure, LoginStep};
 
 fn backend(tag: &str, capacity: usize) -> ImapBackendLogin {
     ImapBackendLogin::new(tag.into(), b"alice", b"secret", capacity)
-}
-
-/// B→N `reply`, then N→B must be `step`.
-fn step(login: &mut ImapBackendLogin, reply: &[u8], expected: LoginStep) {
-    assert_eq!(
-        login.receive(reply),
-        expected,
-        "after {:?}",
-        String::from_utf8_lossy(reply)
-    );
-}
-
-fn send(bytes: &[u8]) -> LoginStep {
-    LoginStep::Send(bytes.to_vec())
-}
-
-fn invalid(buffered: &[u8], shown: &str) -> LoginStep {
-    LoginStep::Failed(LoginFailure {
-        buffered: buffered.to_vec(),
-        log: format!("upstream sent invalid response: \"{shown}\""),
-    })
 }
 
 /// Runs the greeting and both continuations.

@@ -32,8 +32,9 @@ pub use backend::Pop3BackendLogin;
 use std::collections::VecDeque;
 
 use super::buffer::CommandBuffer;
-use super::sasl::{self, SaslError, SaslStart};
-use super::{Action, AuthMethod, BackendLogin, Credentials, PreAuth};
+use super::sasl;
+use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
+use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, Pop3Settings, Starttls};
 use parser::{Command, Parsed, Parser};
 
@@ -42,9 +43,6 @@ pub const COMMAND_BUFFER: usize = 128;
 
 const GREETING: &[u8] = b"+OK POP3 ready";
 const OK: &[u8] = b"+OK\r\n";
-const PLAIN_NEXT: &[u8] = b"+ \r\n";
-const USERNAME_NEXT: &[u8] = b"+ VXNlcm5hbWU6\r\n";
-const PASSWORD_NEXT: &[u8] = b"+ UGFzc3dvcmQ6\r\n";
 const INVALID: &[u8] = b"-ERR invalid command\r\n";
 const INTERNAL_ERROR: &[u8] = b"-ERR internal server error\r\n";
 
@@ -54,11 +52,7 @@ enum Expecting {
     Command,
     /// After `USER`: `PASS` (or `CAPA`, `QUIT`, `NOOP`).
     Pass,
-    LoginUsername,
-    LoginPassword,
-    PlainResponse,
-    CramMd5Response,
-    ExternalUsername,
+    Sasl(SaslWait),
 }
 
 /// The CAPA and AUTH replies, built once like nginx does at config time (§6.3).
@@ -147,8 +141,7 @@ pub struct Pop3PreAuth {
     quit: bool,
     /// Made at construction when APOP or CRAM-MD5 is enabled (the greeting shows it).
     salt: Option<Vec<u8>>,
-    login: Vec<u8>,
-    password: Vec<u8>,
+    client: ClientLogin,
     logs: VecDeque<String>,
 }
 
@@ -158,7 +151,7 @@ impl std::fmt::Debug for Pop3PreAuth {
             .field("expecting", &self.expecting)
             .field("tls", &self.tls)
             .field("errors", &self.errors)
-            .field("login", &String::from_utf8_lossy(&self.login))
+            .field("login", &String::from_utf8_lossy(&self.client.login))
             .finish_non_exhaustive()
     }
 }
@@ -202,8 +195,7 @@ impl Pop3PreAuth {
             errors: 0,
             quit: false,
             salt,
-            login: Vec::new(),
-            password: Vec::new(),
+            client: ClientLogin::default(),
             logs: VecDeque::new(),
         }
     }
@@ -224,8 +216,10 @@ impl Pop3PreAuth {
     }
 
     fn handle_line(&mut self) -> Outcome {
-        let args = std::mem::take(&mut self.parser.args);
-        let command = self.parser.command;
+        let args: Vec<Vec<u8>> = (self.parser.args(&self.buffer).into_iter())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let command = self.parser.verb();
         match self.expecting {
             Expecting::Command => match command {
                 Some(Command::User) => self.user(&args),
@@ -244,9 +238,9 @@ impl Pop3PreAuth {
                 Some(Command::Noop) => Outcome::ok(),
                 _ => Outcome::Invalid,
             },
-            _ => {
+            Expecting::Sasl(wait) => {
                 let response = args.first().map(Vec::as_slice).unwrap_or_default();
-                self.handle_response(response)
+                self.sasl_response(wait, response)
             }
         }
     }
@@ -268,7 +262,7 @@ impl Pop3PreAuth {
     fn user(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
             [login] if !self.starttls_only() => {
-                self.login = login.clone();
+                self.client.login = login.clone();
                 self.expecting = Expecting::Pass;
                 Outcome::ok()
             }
@@ -280,7 +274,7 @@ impl Pop3PreAuth {
     fn pass(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
             [password] => {
-                self.password = password.clone();
+                self.client.password = Some(password.clone());
                 Outcome::Authenticate(AuthMethod::Plain)
             }
             _ => Outcome::Invalid,
@@ -290,8 +284,8 @@ impl Pop3PreAuth {
     fn apop(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
             [login, digest] if !self.starttls_only() && self.auth.apop => {
-                self.login = login.clone();
-                self.password = digest.clone();
+                self.client.login = login.clone();
+                self.client.password = Some(digest.clone());
                 Outcome::Authenticate(AuthMethod::Apop)
             }
             _ => Outcome::Invalid,
@@ -314,92 +308,40 @@ impl Pop3PreAuth {
             self.parser.reset_line();
             return Outcome::Reply(self.lists.auth.clone());
         }
-        match sasl::select_mechanism(args) {
-            None => Outcome::Invalid,
-            Some(SaslStart::LoginPrompt) => self.prompt(Expecting::LoginUsername, USERNAME_NEXT),
-            Some(SaslStart::LoginUsername(response)) => self.login_username(response),
-            Some(SaslStart::PlainPrompt) => self.prompt(Expecting::PlainResponse, PLAIN_NEXT),
-            Some(SaslStart::PlainResponse(response)) => self.plain_response(response),
-            Some(SaslStart::CramMd5) if self.auth.cram_md5 => match &self.salt {
+        let Some(mechanism) = sasl::select_mechanism(args) else {
+            return Outcome::Invalid;
+        };
+        match sasl_state::begin(mechanism, &self.auth) {
+            SaslBegin::Invalid => Outcome::Invalid,
+            SaslBegin::Prompt(step) => self.sasl_step(step),
+            SaslBegin::Respond(wait, response) => self.sasl_response(wait, response),
+            SaslBegin::CramMd5Challenge => match &self.salt {
                 Some(salt) => {
                     let challenge = sasl::cram_md5_challenge(b"+ ", salt);
-                    self.prompt(Expecting::CramMd5Response, &challenge)
+                    self.expecting = Expecting::Sasl(SaslWait::CramMd5);
+                    Outcome::Reply(challenge)
                 }
                 None => Outcome::Invalid,
             },
-            Some(SaslStart::ExternalPrompt) if self.auth.external => {
-                self.prompt(Expecting::ExternalUsername, USERNAME_NEXT)
-            }
-            Some(SaslStart::CramMd5 | SaslStart::ExternalPrompt) => Outcome::Invalid,
-            Some(SaslStart::ExternalResponse(response)) => self.external_response(response),
         }
-    }
-
-    fn prompt(&mut self, next: Expecting, line: &[u8]) -> Outcome {
-        self.expecting = next;
-        Outcome::Reply(line.to_vec())
     }
 
     /// A line sent in answer to an `AUTH` challenge (only its first word counts).
-    fn handle_response(&mut self, response: &[u8]) -> Outcome {
-        match self.expecting {
-            Expecting::LoginUsername => self.login_username(response),
-            Expecting::LoginPassword => match sasl::decode_login(response) {
-                Ok(password) => {
-                    self.password = password;
-                    Outcome::Authenticate(AuthMethod::Plain)
-                }
-                Err(error) => self.sasl_error(error),
-            },
-            Expecting::PlainResponse => self.plain_response(response),
-            Expecting::CramMd5Response => match sasl::decode_cram_md5(response) {
-                Ok(decoded) => {
-                    self.login = decoded.login;
-                    self.password = decoded.secret;
-                    Outcome::Authenticate(AuthMethod::CramMd5)
-                }
-                Err(error) => self.sasl_error(error),
-            },
-            Expecting::ExternalUsername => self.external_response(response),
-            Expecting::Command | Expecting::Pass => Outcome::Invalid,
+    fn sasl_response(&mut self, wait: SaslWait, response: &[u8]) -> Outcome {
+        match self.client.respond(wait, response, &mut self.logs) {
+            Some(step) => self.sasl_step(step),
+            None => Outcome::Invalid,
         }
     }
 
-    fn login_username(&mut self, response: &[u8]) -> Outcome {
-        match sasl::decode_login(response) {
-            Ok(login) => {
-                self.login = login;
-                self.prompt(Expecting::LoginPassword, PASSWORD_NEXT)
+    fn sasl_step(&mut self, step: SaslStep) -> Outcome {
+        match step {
+            SaslStep::Prompt { next, text } => {
+                self.expecting = Expecting::Sasl(next);
+                Outcome::Reply(sasl_state::challenge_line(b"+ ", text))
             }
-            Err(error) => self.sasl_error(error),
+            SaslStep::Authenticate(method) => Outcome::Authenticate(method),
         }
-    }
-
-    fn plain_response(&mut self, response: &[u8]) -> Outcome {
-        match sasl::decode_plain(response) {
-            Ok(decoded) => {
-                self.login = decoded.login;
-                self.password = decoded.secret;
-                Outcome::Authenticate(AuthMethod::Plain)
-            }
-            Err(error) => self.sasl_error(error),
-        }
-    }
-
-    /// EXTERNAL sets the login only; the password stays what it was (as in nginx).
-    fn external_response(&mut self, response: &[u8]) -> Outcome {
-        match sasl::decode_external(response) {
-            Ok(login) => {
-                self.login = login;
-                Outcome::Authenticate(AuthMethod::External)
-            }
-            Err(error) => self.sasl_error(error),
-        }
-    }
-
-    fn sasl_error(&mut self, error: SaslError) -> Outcome {
-        self.logs.push_back(error.log_message());
-        Outcome::Invalid
     }
 
     /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
@@ -412,12 +354,12 @@ impl Pop3PreAuth {
                 INVALID.to_vec()
             }
             Outcome::StartTls => {
-                self.parser.args.clear();
+                self.parser.clear_args();
                 return Action::StartTls(OK.to_vec());
             }
             Outcome::Reply(line) => line,
         };
-        self.parser.args.clear();
+        self.parser.clear_args();
         self.buffer.reset_if_consumed();
         if !self.parser.at_line_start() {
             // Within AUTH: the next line is a bare response.
@@ -431,16 +373,10 @@ impl Pop3PreAuth {
     }
 
     fn start_authentication(&mut self, method: AuthMethod) -> Action {
-        self.parser.args.clear();
+        self.parser.clear_args();
         self.buffer.reset_if_consumed();
         self.parser.reset_line();
-        Action::Authenticate(Credentials {
-            method,
-            login: self.login.clone(),
-            password: self.password.clone(),
-            salt: self.salt.clone(),
-            smtp: None,
-        })
+        Action::Authenticate(self.client.credentials(method, &self.salt, None))
     }
 
     /// What the too-long log may show: the verb of a command line, nothing of a SASL
@@ -448,7 +384,7 @@ impl Pop3PreAuth {
     fn too_long_log(&self) -> String {
         let words = match self.expecting {
             Expecting::Command | Expecting::Pass => 1,
-            _ => 0,
+            Expecting::Sasl(_) => 0,
         };
         let command = super::redacted_words(self.buffer.contents(), words);
         format!("client sent too long command {command}")
@@ -520,7 +456,7 @@ impl PreAuth for Pop3PreAuth {
     }
 
     fn login(&self) -> &[u8] {
-        &self.login
+        &self.client.login
     }
 
     fn backend_login(

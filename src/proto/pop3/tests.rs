@@ -3,20 +3,14 @@
 
 use super::*;
 use crate::proto::sasl::encode_base64;
+use crate::proto::testkit::{Client, End};
+use crate::proto::Credentials;
 
 const SALT: &[u8] = b"<1611944213.1795842754@mx.test>\r\n";
 const SALT_B64: &[u8] = b"PDE2MTE5NDQyMTMuMTc5NTg0Mjc1NEBteC50ZXN0Pg==";
 const INVALID: &[u8] = b"-ERR invalid command\r\n";
 const CAPA: &[u8] =
     b"+OK Capability list follows\r\nTOP\r\nUSER\r\nUIDL\r\nSASL PLAIN LOGIN\r\n.\r\n";
-
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    NeedInput,
-    Closed,
-    StartTls,
-    Auth(Credentials),
-}
 
 struct Setup {
     settings: Pop3Settings,
@@ -83,65 +77,12 @@ impl Setup {
             None => b"+OK POP3 ready\r\n".to_vec(),
         };
         assert_eq!(machine.greeting(), greeting);
-        Pop3 { machine }
+        Client::new(machine)
     }
 }
 
-/// A scripted client driving the machine like the session driver does.
-struct Pop3 {
-    machine: Pop3PreAuth,
-}
-
-impl Pop3 {
-    fn send(&mut self, input: &[u8]) -> (Vec<u8>, End) {
-        let mut rest = input;
-        let mut output = Vec::new();
-        loop {
-            let room = rest.len().min(self.machine.free_space());
-            self.machine.receive(&rest[..room]);
-            rest = &rest[room..];
-            let (bytes, end) = match self.machine.next_action() {
-                Action::NeedInput if rest.is_empty() => return (output, End::NeedInput),
-                Action::NeedInput => continue,
-                Action::Reply(bytes) => (bytes, None),
-                Action::ReplyAndClose(bytes) => (bytes, Some(End::Closed)),
-                Action::StartTls(bytes) => (bytes, Some(End::StartTls)),
-                Action::Authenticate(credentials) => (Vec::new(), Some(End::Auth(credentials))),
-            };
-            output.extend_from_slice(&bytes);
-            if let Some(end) = end {
-                return (output, end);
-            }
-        }
-    }
-
-    fn says(&mut self, input: &[u8], expected: &[u8]) -> &mut Self {
-        self.expect(input, expected, End::NeedInput)
-    }
-
-    fn expect(&mut self, input: &[u8], expected: &[u8], end: End) -> &mut Self {
-        let (output, got) = self.send(input);
-        assert_eq!(
-            String::from_utf8_lossy(&output),
-            String::from_utf8_lossy(expected),
-            "reply to {:?}",
-            String::from_utf8_lossy(input)
-        );
-        assert_eq!(got, end, "after {:?}", String::from_utf8_lossy(input));
-        self
-    }
-
-    fn logs_in(&mut self, input: &[u8]) -> Credentials {
-        match self.send(input) {
-            (output, End::Auth(credentials)) if output.is_empty() => credentials,
-            other => panic!("expected authentication, got {other:?}"),
-        }
-    }
-
-    fn logs(&mut self) -> Vec<String> {
-        std::iter::from_fn(|| self.machine.take_log()).collect()
-    }
-}
+/// The scripted client of [`crate::proto::testkit`].
+type Pop3 = Client<Pop3PreAuth>;
 
 fn creds(method: AuthMethod, login: &[u8], password: &[u8], salt: Option<&[u8]>) -> Credentials {
     Credentials {

@@ -32,8 +32,9 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use super::buffer::CommandBuffer;
-use super::sasl::{self, SaslError, SaslStart, PASSWORD_PROMPT, USERNAME_PROMPT};
-use super::{Action, AuthMethod, BackendLogin, Credentials, PreAuth, SmtpEnvelope};
+use super::sasl;
+use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
+use super::{Action, AuthMethod, BackendLogin, PreAuth, SmtpEnvelope};
 use crate::config::{AuthMethods, Server, SmtpSettings, Starttls};
 use parser::{Parsed, Parser, Verb};
 
@@ -59,11 +60,7 @@ pub const HOST_TEMPUNAVAIL: &str = "[TEMPUNAVAIL]";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expecting {
     Command,
-    LoginUsername,
-    LoginPassword,
-    PlainResponse,
-    CramMd5Response,
-    ExternalUsername,
+    Sasl(SaslWait),
 }
 
 /// What the machine needs of a server's configuration.
@@ -194,9 +191,7 @@ pub struct SmtpPreAuth {
     quit: bool,
     /// The CRAM-MD5 salt, made at the first `AUTH CRAM-MD5`, then reused.
     salt: Option<Vec<u8>>,
-    login: Vec<u8>,
-    /// nginx tells "no password" (EXTERNAL, `none`) from an empty one.
-    password: Option<Vec<u8>>,
+    client_login: ClientLogin,
     method: AuthMethod,
     envelope: Envelope,
     logs: VecDeque<String>,
@@ -208,7 +203,7 @@ impl std::fmt::Debug for SmtpPreAuth {
             .field("expecting", &self.expecting)
             .field("tls", &self.tls)
             .field("errors", &self.errors)
-            .field("login", &String::from_utf8_lossy(&self.login))
+            .field("login", &String::from_utf8_lossy(&self.client_login.login))
             .field("client", &self.client)
             .finish_non_exhaustive()
     }
@@ -228,8 +223,7 @@ impl SmtpPreAuth {
             errors: 0,
             quit: false,
             salt: None,
-            login: Vec::new(),
-            password: None,
+            client_login: ClientLogin::default(),
             method: AuthMethod::Plain,
             envelope: Envelope::default(),
             logs: VecDeque::new(),
@@ -256,9 +250,9 @@ impl SmtpPreAuth {
     }
 
     fn handle_line(&mut self) -> Outcome {
-        if self.expecting != Expecting::Command {
+        if let Expecting::Sasl(wait) = self.expecting {
             let response = self.parser.args(&self.buffer).first().map(|a| a.to_vec());
-            return self.handle_response(&response.unwrap_or_default());
+            return self.sasl_response(wait, &response.unwrap_or_default());
         }
         match self.parser.verb() {
             Some(Verb::Helo | Verb::Ehlo) => self.helo(),
@@ -321,36 +315,23 @@ impl SmtpPreAuth {
             self.parser.reset_line();
             return Outcome::reply(INVALID_ARGUMENT);
         }
-        match sasl::select_mechanism(&args) {
-            None => Outcome::Invalid,
-            Some(SaslStart::LoginPrompt) => self.prompt(Expecting::LoginUsername, USERNAME_PROMPT),
-            Some(SaslStart::LoginUsername(response)) => self.login_username(response),
-            Some(SaslStart::PlainPrompt) => self.prompt(Expecting::PlainResponse, b""),
-            Some(SaslStart::PlainResponse(response)) => self.plain_response(response),
-            Some(SaslStart::CramMd5) if self.auth_methods().cram_md5 => {
+        let Some(mechanism) = sasl::select_mechanism(&args) else {
+            return Outcome::Invalid;
+        };
+        match sasl_state::begin(mechanism, &self.auth_methods()) {
+            SaslBegin::Invalid => Outcome::Invalid,
+            SaslBegin::Prompt(step) => self.sasl_step(step),
+            SaslBegin::Respond(wait, response) => self.sasl_response(wait, response),
+            SaslBegin::CramMd5Challenge => {
                 let server_name = &self.options.server_name;
                 let salt = self
                     .salt
                     .get_or_insert_with(|| sasl::make_salt(server_name));
                 let challenge = sasl::cram_md5_challenge(b"334 ", salt);
-                self.expecting = Expecting::CramMd5Response;
+                self.expecting = Expecting::Sasl(SaslWait::CramMd5);
                 Outcome::Reply(challenge)
             }
-            Some(SaslStart::ExternalPrompt) if self.auth_methods().external => {
-                self.prompt(Expecting::ExternalUsername, USERNAME_PROMPT)
-            }
-            Some(SaslStart::CramMd5 | SaslStart::ExternalPrompt) => Outcome::Invalid,
-            Some(SaslStart::ExternalResponse(response)) => self.external_response(response),
         }
-    }
-
-    /// `334 <text>\r\n` and wait for the response line.
-    fn prompt(&mut self, next: Expecting, text: &[u8]) -> Outcome {
-        self.expecting = next;
-        let mut line = b"334 ".to_vec();
-        line.extend_from_slice(text);
-        line.extend_from_slice(b"\r\n");
-        Outcome::Reply(line)
     }
 
     fn mail(&mut self) -> Outcome {
@@ -369,8 +350,7 @@ impl SmtpPreAuth {
         };
         self.envelope.from = text.to_vec();
         // nginx 1.29.1: credentials of a failed AUTH must not ride along with `none`.
-        self.login.clear();
-        self.password = None;
+        self.client_login = ClientLogin::default();
         Outcome::reply(OK)
     }
 
@@ -386,65 +366,22 @@ impl SmtpPreAuth {
     }
 
     /// A line sent in answer to an AUTH challenge (only its first word counts).
-    fn handle_response(&mut self, response: &[u8]) -> Outcome {
-        match self.expecting {
-            Expecting::Command => Outcome::Invalid,
-            Expecting::LoginUsername => self.login_username(response),
-            Expecting::LoginPassword => match sasl::decode_login(response) {
-                Ok(password) => {
-                    self.password = Some(password);
-                    Outcome::Authenticate(AuthMethod::Plain)
-                }
-                Err(error) => self.sasl_error(error),
-            },
-            Expecting::PlainResponse => self.plain_response(response),
-            Expecting::CramMd5Response => match sasl::decode_cram_md5(response) {
-                Ok(decoded) => {
-                    self.login = decoded.login;
-                    self.password = Some(decoded.secret);
-                    Outcome::Authenticate(AuthMethod::CramMd5)
-                }
-                Err(error) => self.sasl_error(error),
-            },
-            Expecting::ExternalUsername => self.external_response(response),
+    fn sasl_response(&mut self, wait: SaslWait, response: &[u8]) -> Outcome {
+        match self.client_login.respond(wait, response, &mut self.logs) {
+            Some(step) => self.sasl_step(step),
+            None => Outcome::Invalid,
         }
     }
 
-    fn login_username(&mut self, response: &[u8]) -> Outcome {
-        match sasl::decode_login(response) {
-            Ok(login) => {
-                self.login = login;
-                self.prompt(Expecting::LoginPassword, PASSWORD_PROMPT)
+    /// `334 <text>\r\n` and wait for the response line, or authenticate.
+    fn sasl_step(&mut self, step: SaslStep) -> Outcome {
+        match step {
+            SaslStep::Prompt { next, text } => {
+                self.expecting = Expecting::Sasl(next);
+                Outcome::Reply(sasl_state::challenge_line(b"334 ", text))
             }
-            Err(error) => self.sasl_error(error),
+            SaslStep::Authenticate(method) => Outcome::Authenticate(method),
         }
-    }
-
-    fn plain_response(&mut self, response: &[u8]) -> Outcome {
-        match sasl::decode_plain(response) {
-            Ok(decoded) => {
-                self.login = decoded.login;
-                self.password = Some(decoded.secret);
-                Outcome::Authenticate(AuthMethod::Plain)
-            }
-            Err(error) => self.sasl_error(error),
-        }
-    }
-
-    /// EXTERNAL sets the login only; the password stays what it was (as in nginx).
-    fn external_response(&mut self, response: &[u8]) -> Outcome {
-        match sasl::decode_external(response) {
-            Ok(login) => {
-                self.login = login;
-                Outcome::Authenticate(AuthMethod::External)
-            }
-            Err(error) => self.sasl_error(error),
-        }
-    }
-
-    fn sasl_error(&mut self, error: SaslError) -> Outcome {
-        self.logs.push_back(error.log_message());
-        Outcome::Invalid
     }
 
     /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
@@ -481,13 +418,7 @@ impl SmtpPreAuth {
             from: self.envelope.from.clone(),
             to: self.envelope.to.clone(),
         });
-        Action::Authenticate(Credentials {
-            method,
-            login: self.login.clone(),
-            password: self.password.clone().unwrap_or_default(),
-            salt: self.salt.clone(),
-            smtp,
-        })
+        Action::Authenticate(self.client_login.credentials(method, &self.salt, smtp))
     }
 }
 
@@ -555,7 +486,7 @@ impl PreAuth for SmtpPreAuth {
     }
 
     fn login(&self) -> &[u8] {
-        &self.login
+        &self.client_login.login
     }
 
     fn client_host(&self) -> Option<&str> {

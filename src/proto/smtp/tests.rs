@@ -3,19 +3,12 @@
 
 use super::*;
 use crate::proto::sasl::encode_base64;
+use crate::proto::testkit::{Client, End};
+use crate::proto::Credentials;
 
-/// A scripted client driving the machine like the session driver would.
+/// The scripted client of [`crate::proto::testkit`], with string transcripts.
 struct Smtp {
-    machine: SmtpPreAuth,
-}
-
-/// How one burst of client input ended, with every reply written on the way.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    NeedInput,
-    Closed,
-    StartTls,
-    Auth(Credentials),
+    client: Client<SmtpPreAuth>,
 }
 
 pub(super) fn options() -> SmtpOptions {
@@ -59,29 +52,14 @@ fn auth(plain: bool, login: bool, cram_md5: bool, external: bool, none: bool) ->
 impl Smtp {
     fn new(options: SmtpOptions) -> Self {
         Smtp {
-            machine: SmtpPreAuth::new(options, false, client()),
+            client: Client::new(SmtpPreAuth::new(options, false, client())),
         }
     }
 
     /// Sends `input`, returns everything written back (concatenated) and how it ended.
     fn send(&mut self, input: &[u8]) -> (String, End) {
-        self.machine.receive(input);
-        let mut out = Vec::new();
-        loop {
-            match self.machine.next_action() {
-                Action::NeedInput => return (lossy(&out), End::NeedInput),
-                Action::Reply(bytes) => out.extend_from_slice(&bytes),
-                Action::ReplyAndClose(bytes) => {
-                    out.extend_from_slice(&bytes);
-                    return (lossy(&out), End::Closed);
-                }
-                Action::StartTls(bytes) => {
-                    out.extend_from_slice(&bytes);
-                    return (lossy(&out), End::StartTls);
-                }
-                Action::Authenticate(creds) => return (lossy(&out), End::Auth(creds)),
-            }
-        }
+        let (out, end) = self.client.send(input);
+        (lossy(&out), end)
     }
 
     /// Sends `input` and expects exactly `reply` with the dialogue going on.
@@ -110,7 +88,7 @@ const INVALID_TEXT: &str = "500 5.5.1 Invalid command\r\n";
 #[test]
 fn greeting_and_default_transcript() {
     let mut s = Smtp::new(options());
-    assert_eq!(s.machine.greeting(), b"220 mx.test ESMTP ready\r\n");
+    assert_eq!(s.client.machine.greeting(), b"220 mx.test ESMTP ready\r\n");
     s.expect(
         "EHLO client.example\r\n",
         "250-mx.test\r\n250 AUTH PLAIN LOGIN\r\n",
@@ -120,7 +98,7 @@ fn greeting_and_default_transcript() {
         "530 5.7.1 Authentication required\r\n",
     );
     assert_eq!(
-        s.machine.take_log().unwrap(),
+        s.client.machine.take_log().unwrap(),
         "client was rejected: \"MAIL FROM:<a@b>...\" (17 bytes)"
     );
     s.expect(
@@ -160,7 +138,7 @@ fn helo_and_ehlo_replies() {
         s.send(b"STARTTLS\r\nNOOP\r\n"),
         ("220 2.0.0 Start TLS\r\n".into(), End::StartTls)
     );
-    s.machine.tls_established();
+    s.client.machine.tls_established();
     s.expect("NOOP\r\n", "250 2.0.0 OK\r\n");
     s.expect(
         "EHLO x\r\n",
@@ -215,6 +193,7 @@ fn too_long_command_closes() {
         (INVALID_TEXT.into(), End::Closed)
     );
     assert!(s
+        .client
         .machine
         .take_log()
         .unwrap()
@@ -233,11 +212,11 @@ fn sasl_mechanisms() {
         (creds.login.as_slice(), creds.password.as_slice()),
         (&b"bob"[..], &b""[..])
     );
-    s.machine.auth_failed(b"x", None);
+    s.client.machine.auth_failed(b"x", None);
     s.expect("AUTH LOGIN Ym9i\r\n", "334 UGFzc3dvcmQ6\r\n");
     s.expect("!!\r\n", INVALID_TEXT);
     assert_eq!(
-        s.machine.take_log().unwrap(),
+        s.client.machine.take_log().unwrap(),
         "client sent invalid base64 encoding in AUTH LOGIN command"
     );
     s.expect("NOOP\r\n", "250 2.0.0 OK\r\n");
@@ -248,17 +227,17 @@ fn sasl_mechanisms() {
     let creds = s.credentials(&format!("{}\r\n", lossy(&digest)));
     assert_eq!(creds.method, AuthMethod::CramMd5);
     assert!(creds.salt.as_ref().unwrap().ends_with(b"@mx.test>\r\n"));
-    s.machine.auth_failed(b"x", None);
+    s.client.machine.auth_failed(b"x", None);
     s.expect("AUTH EXTERNAL\r\n", "334 VXNlcm5hbWU6\r\n");
     let creds = s.credentials("ZGF2ZQ==\r\n");
     assert_eq!(
         (creds.method, creds.login.as_slice()),
         (AuthMethod::External, &b"dave"[..])
     );
-    s.machine.auth_failed(b"x", None);
+    s.client.machine.auth_failed(b"x", None);
     let creds = s.credentials("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
     assert_eq!(creds.login, b"alice");
-    s.machine.auth_failed(b"x", None);
+    s.client.machine.auth_failed(b"x", None);
     s.expect("AUTH PLAIN\r\n", "334 \r\n");
     s.expect("*\r\n", INVALID_TEXT);
     s.expect("NOOP\r\n", "250 2.0.0 OK\r\n");
@@ -293,12 +272,12 @@ fn auth_none_envelope() {
     );
     // A refusal with Auth-Wait keeps HELO and MAIL: another RCPT tries again.
     assert_eq!(
-        s.machine.auth_failed(b"Go away", Some(b"550 5.7.1")),
+        s.client.machine.auth_failed(b"Go away", Some(b"550 5.7.1")),
         b"550 5.7.1 Go away\r\n"
     );
     let creds = s.credentials("RCPT TO:<e@f>\r\n");
     assert_eq!(creds.smtp.unwrap().to, b"RCPT TO:<e@f>");
-    s.machine.auth_failed(b"No", None);
+    s.client.machine.auth_failed(b"No", None);
     s.expect("RSET\r\n", "250 2.0.0 OK\r\n");
     s.expect(
         "RCPT TO:<c@d>\r\n",
@@ -322,11 +301,13 @@ fn none_forgets_a_failed_auth_and_works_under_starttls_only() {
 fn auth_failure_lines() {
     let mut s = Smtp::new(options());
     assert_eq!(
-        s.machine.auth_failed(b"Invalid login or password", None),
+        s.client
+            .machine
+            .auth_failed(b"Invalid login or password", None),
         b"535 5.7.0 Invalid login or password\r\n"
     );
     assert_eq!(
-        s.machine.internal_error(),
+        s.client.machine.internal_error(),
         b"451 4.3.2 Internal server error\r\n"
     );
 }
@@ -336,8 +317,8 @@ fn pipelined_bytes_after_auth_are_kept() {
     let mut s = Smtp::new(options());
     let creds = s.credentials("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b>\r\n");
     assert_eq!(creds.login, b"alice");
-    assert_eq!(s.machine.take_pipelined(), b"MAIL FROM:<a@b>\r\n");
-    assert_eq!(s.machine.client_host(), Some(HOST_UNAVAILABLE));
+    assert_eq!(s.client.machine.take_pipelined(), b"MAIL FROM:<a@b>\r\n");
+    assert_eq!(s.client.machine.client_host(), Some(HOST_UNAVAILABLE));
 }
 
 #[test]
@@ -349,7 +330,7 @@ fn starttls_forgets_helo_and_envelope() {
     s.expect("EHLO a\r\n", "250-mx.test\r\n250 STARTTLS\r\n");
     s.expect("MAIL FROM:<a@b>\r\n", "250 2.0.0 OK\r\n");
     assert_eq!(s.send(b"STARTTLS\r\n").1, End::StartTls);
-    s.machine.tls_established();
+    s.client.machine.tls_established();
     s.expect(
         "RCPT TO:<c@d>\r\n",
         "503 5.5.1 Bad sequence of commands\r\n",
