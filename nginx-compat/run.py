@@ -34,6 +34,8 @@ NGINX = "/usr/sbin/nginx"
 DIFFERENCES_DOC = REPO / "docs" / "nginx-differences.md"
 MARKER = re.compile(r"<!--\s*compat:\s*([\w.+-]+)\s*-->")
 PARALLEL = 24
+# How often a failed dialogue is played again, alone, before it counts as failed.
+RETRIES = 2
 STREAMS = ("client", "backend", "auth")
 
 
@@ -188,6 +190,7 @@ class Suite:
                     print(proxy.tail())
                 return 2
             results = await self._play_all()
+            results = await self._retry_failures(results)
         finally:
             for proxy in self.proxies:
                 proxy.stop()
@@ -239,6 +242,34 @@ class Suite:
 
         return await asyncio.gather(*(one(i, d) for i, d in enumerate(self.dialogues)))
 
+    def _ok(self, dlg: Dialogue, outcomes: list[Outcome]) -> bool:
+        if outcomes[0].failures:
+            return False
+        if self.only_nginx:
+            return True
+        return self._compare(dlg, outcomes[0], outcomes[1])[0] in ("equal", "documented-difference")
+
+    async def _retry_failures(self, results):
+        """Plays each failed dialogue again, alone, up to RETRIES times. Some reference
+        behaviour depends on timing (nginx resets a connection with unread input, and the
+        client then loses replies already sent), so a loaded machine can fail a dialogue
+        that passes on an idle one. A dialogue that passes on a retry is reported as flaky
+        by name; one that fails every time fails the run."""
+        self.flaky = []
+        retried = list(results)
+        next_index = len(self.dialogues)
+        for position, (dlg, outcomes) in enumerate(results):
+            for _ in range(RETRIES):
+                if self._ok(dlg, outcomes):
+                    break
+                client_ip = "127.1.%d.%d" % (next_index // 200, next_index % 200 + 1)
+                next_index += 1
+                outcomes = list(await asyncio.gather(*(play(dlg, p.target, client_ip) for p in self.proxies)))
+                if self._ok(dlg, outcomes):
+                    self.flaky.append(dlg.name)
+            retried[position] = (dlg, outcomes)
+        return retried
+
     def _report(self, results, seconds: float) -> int:
         passed = failed = 0
         rows, details = [], []
@@ -264,6 +295,8 @@ class Suite:
         unrouted = sum(len(p.target.auth.unrouted) for p in self.proxies)
         if unrouted:
             print("warning: %d auth request(s) matched no running dialogue" % unrouted)
+        for name in self.flaky:
+            print("flaky: %s failed, then passed when played again alone" % name)
         print("logs and configs: %s" % self.tmp)
         print("run time %.1fs" % seconds)
         print("%d passed, %d failed" % (passed, failed))
