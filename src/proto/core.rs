@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use super::buffer::CommandBuffer;
 use super::sasl_state::{ClientLogin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, SmtpEnvelope};
+use crate::config::Starttls;
 
 pub(crate) struct PreAuthCore {
     pub buffer: CommandBuffer,
@@ -25,20 +26,76 @@ pub(crate) struct PreAuthCore {
     pub salt: Option<Vec<u8>>,
     logs: VecDeque<String>,
     internal_error: &'static [u8],
+    starttls: Starttls,
+    /// The connection is TLS (implicit TLS, or after STARTTLS).
+    tls: bool,
+}
+
+/// What a [`PreAuthCore`] is made of: the server's settings that every protocol shares.
+pub(crate) struct CoreSettings {
+    pub buffer_size: usize,
+    pub max_errors: u32,
+    /// The protocol's line for any internal error.
+    pub internal_error: &'static [u8],
+    pub starttls: Starttls,
+    /// The connection is already TLS (implicit TLS listener).
+    pub tls: bool,
+}
+
+impl std::fmt::Debug for PreAuthCore {
+    /// Never the password, nor the buffer (it can hold one).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreAuthCore")
+            .field("tls", &self.tls)
+            .field("errors", &self.errors)
+            .field("login", &String::from_utf8_lossy(self.login()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl PreAuthCore {
-    /// `internal_error`: the protocol's line for any internal error.
-    pub fn new(buffer_size: usize, max_errors: u32, internal_error: &'static [u8]) -> Self {
+    pub fn new(settings: CoreSettings) -> Self {
         PreAuthCore {
-            buffer: CommandBuffer::new(buffer_size),
+            buffer: CommandBuffer::new(settings.buffer_size),
             errors: 0,
-            max_errors,
+            max_errors: settings.max_errors,
             quit: false,
             client: ClientLogin::default(),
             salt: None,
             logs: VecDeque::new(),
-            internal_error,
+            internal_error: settings.internal_error,
+            starttls: settings.starttls,
+            tls: settings.tls,
+        }
+    }
+
+    /// The STARTTLS handshake succeeded.
+    pub fn tls_established(&mut self) {
+        self.tls = true;
+    }
+
+    /// `starttls only` and not yet TLS: every login command is refused.
+    pub fn starttls_only(&self) -> bool {
+        !self.tls && self.starttls == Starttls::Only
+    }
+
+    /// STARTTLS (STLS) is accepted now.
+    pub fn may_start_tls(&self) -> bool {
+        !self.tls && self.starttls != Starttls::Off
+    }
+
+    /// Which of a capability list's three variants (built at config time) applies:
+    /// with STARTTLS offered, with STARTTLS offered and logins hidden, or neither.
+    pub fn by_tls_state<'a>(
+        &self,
+        plain: &'a [u8],
+        starttls: &'a [u8],
+        starttls_only: &'a [u8],
+    ) -> &'a [u8] {
+        match (self.tls, self.starttls) {
+            (false, Starttls::On) => starttls,
+            (false, Starttls::Only) => starttls_only,
+            _ => plain,
         }
     }
 
@@ -150,9 +207,19 @@ pub(crate) use delegate_pre_auth_core;
 mod tests {
     use super::*;
 
+    fn core(max_errors: u32, starttls: Starttls) -> PreAuthCore {
+        PreAuthCore::new(CoreSettings {
+            buffer_size: 16,
+            max_errors,
+            internal_error: b"-ERR\r\n",
+            starttls,
+            tls: false,
+        })
+    }
+
     #[test]
     fn the_error_that_reaches_max_errors_logs_and_closes() {
-        let mut core = PreAuthCore::new(16, 2, b"-ERR\r\n");
+        let mut core = core(2, Starttls::Off);
         core.count_error();
         assert_eq!(
             core.reply(b"x\r\n".to_vec(), false),
@@ -172,12 +239,24 @@ mod tests {
 
     #[test]
     fn too_long_command_shows_only_the_first_words() {
-        let mut core = PreAuthCore::new(16, 5, b"-ERR\r\n");
+        let mut core = core(5, Starttls::Off);
         core.receive(b"PASS secret and more bytes");
         assert_eq!(core.free_space(), 0);
         core.too_long_command(1);
         let log = "client sent too long command \"PASS...\" (16 bytes)";
         assert_eq!(core.take_log().as_deref(), Some(log));
         assert!(core.quit);
+    }
+
+    #[test]
+    fn tls_state_picks_the_capability_variant() {
+        let mut only = core(5, Starttls::Only);
+        assert!(only.starttls_only() && only.may_start_tls());
+        assert_eq!(only.by_tls_state(b"p", b"s", b"o"), b"o");
+        only.tls_established();
+        assert!(!only.starttls_only() && !only.may_start_tls());
+        assert_eq!(only.by_tls_state(b"p", b"s", b"o"), b"p");
+        assert_eq!(core(5, Starttls::On).by_tls_state(b"p", b"s", b"o"), b"s");
+        assert!(!core(5, Starttls::Off).may_start_tls());
     }
 }

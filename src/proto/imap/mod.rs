@@ -54,7 +54,7 @@ mod tests_backend;
 
 pub use backend::ImapBackendLogin;
 
-use super::core::{delegate_pre_auth_core, PreAuthCore};
+use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
 use super::sasl;
 use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
@@ -160,8 +160,6 @@ pub struct ImapPreAuth {
     expecting: Expecting,
     capabilities: CapabilityLines,
     auth: AuthMethods,
-    starttls: Starttls,
-    tls: bool,
     server_name: String,
 }
 
@@ -169,9 +167,7 @@ impl std::fmt::Debug for ImapPreAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImapPreAuth")
             .field("expecting", &self.expecting)
-            .field("tls", &self.tls)
-            .field("errors", &self.core.errors)
-            .field("login", &String::from_utf8_lossy(self.core.login()))
+            .field("core", &self.core)
             .finish_non_exhaustive()
     }
 }
@@ -186,20 +182,19 @@ impl ImapPreAuth {
         tls: bool,
     ) -> Self {
         ImapPreAuth {
-            core: PreAuthCore::new(settings.client_buffer, max_errors, INTERNAL_ERROR),
+            core: PreAuthCore::new(CoreSettings {
+                buffer_size: settings.client_buffer,
+                max_errors,
+                internal_error: INTERNAL_ERROR,
+                starttls,
+                tls,
+            }),
             parser: Parser::new(),
             expecting: Expecting::Command,
             capabilities: CapabilityLines::new(settings),
             auth: settings.auth,
-            starttls,
-            tls,
             server_name: server_name.to_owned(),
         }
-    }
-
-    /// `starttls only` and not yet TLS: every login command is refused.
-    fn starttls_only(&self) -> bool {
-        !self.tls && self.starttls == Starttls::Only
     }
 
     fn handle_line(&mut self) -> Outcome {
@@ -215,11 +210,9 @@ impl ImapPreAuth {
             Command::Login => self.login_command(&args),
             Command::Authenticate => self.authenticate(&args),
             Command::Capability => {
-                let line = match (self.tls, self.starttls) {
-                    (false, Starttls::On) => &self.capabilities.starttls,
-                    (false, Starttls::Only) => &self.capabilities.starttls_only,
-                    _ => &self.capabilities.plain,
-                };
+                let lines = &self.capabilities;
+                let line =
+                    (self.core).by_tls_state(&lines.plain, &lines.starttls, &lines.starttls_only);
                 Outcome::tagged(line, OK)
             }
             Command::Logout => {
@@ -227,7 +220,7 @@ impl ImapPreAuth {
                 Outcome::tagged(BYE, OK)
             }
             Command::Noop => Outcome::tagged(b"", OK),
-            Command::Starttls if !self.tls && self.starttls != Starttls::Off => {
+            Command::Starttls if self.core.may_start_tls() => {
                 self.core.buffer.reset();
                 Outcome::StartTls
             }
@@ -237,7 +230,7 @@ impl ImapPreAuth {
 
     fn login_command(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
-            [login, password] if !login.is_empty() && !self.starttls_only() => {
+            [login, password] if !login.is_empty() && !self.core.starttls_only() => {
                 self.core.client.login = login.clone();
                 self.core.client.password = Some(password.clone());
                 Outcome::Authenticate(AuthMethod::Plain)
@@ -247,7 +240,7 @@ impl ImapPreAuth {
     }
 
     fn authenticate(&mut self, args: &[Vec<u8>]) -> Outcome {
-        if self.starttls_only() {
+        if self.core.starttls_only() {
             return Outcome::INVALID;
         }
         let Some(mechanism) = sasl::select_mechanism(args) else {
@@ -355,7 +348,7 @@ impl PreAuth for ImapPreAuth {
     }
 
     fn tls_established(&mut self) {
-        self.tls = true;
+        self.core.tls_established();
         self.expecting = Expecting::Command;
     }
 

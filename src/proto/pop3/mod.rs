@@ -29,7 +29,7 @@ mod tests_backend;
 
 pub use backend::Pop3BackendLogin;
 
-use super::core::{delegate_pre_auth_core, PreAuthCore};
+use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
 use super::sasl;
 use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
@@ -133,17 +133,13 @@ pub struct Pop3PreAuth {
     expecting: Expecting,
     lists: Lists,
     auth: AuthMethods,
-    starttls: Starttls,
-    tls: bool,
 }
 
 impl std::fmt::Debug for Pop3PreAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pop3PreAuth")
             .field("expecting", &self.expecting)
-            .field("tls", &self.tls)
-            .field("errors", &self.core.errors)
-            .field("login", &String::from_utf8_lossy(self.core.login()))
+            .field("core", &self.core)
             .finish_non_exhaustive()
     }
 }
@@ -175,7 +171,13 @@ impl Pop3PreAuth {
         salt: Option<Vec<u8>>,
         tls: bool,
     ) -> Self {
-        let mut core = PreAuthCore::new(COMMAND_BUFFER, max_errors, INTERNAL_ERROR);
+        let mut core = PreAuthCore::new(CoreSettings {
+            buffer_size: COMMAND_BUFFER,
+            max_errors,
+            internal_error: INTERNAL_ERROR,
+            starttls,
+            tls,
+        });
         core.salt = salt;
         Pop3PreAuth {
             core,
@@ -183,14 +185,7 @@ impl Pop3PreAuth {
             expecting: Expecting::Command,
             lists: Lists::new(settings),
             auth: settings.auth,
-            starttls,
-            tls,
         }
-    }
-
-    /// `starttls only` and not yet TLS: every login command is refused.
-    fn starttls_only(&self) -> bool {
-        !self.tls && self.starttls == Starttls::Only
     }
 
     fn handle_line(&mut self) -> Outcome {
@@ -225,11 +220,11 @@ impl Pop3PreAuth {
 
     /// CAPA: STLS is offered only in the start state (`offer_stls`) of a plain connection.
     fn capabilities(&self, offer_stls: bool) -> &[u8] {
-        match (offer_stls && !self.tls, self.starttls) {
-            (true, Starttls::On) => &self.lists.starttls,
-            (true, Starttls::Only) => &self.lists.starttls_only,
-            _ => &self.lists.capability,
+        let lists = &self.lists;
+        if !offer_stls {
+            return &lists.capability;
         }
+        (self.core).by_tls_state(&lists.capability, &lists.starttls, &lists.starttls_only)
     }
 
     fn quit(&mut self) -> Outcome {
@@ -239,7 +234,7 @@ impl Pop3PreAuth {
 
     fn user(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
-            [login] if !self.starttls_only() => {
+            [login] if !self.core.starttls_only() => {
                 self.core.client.login = login.clone();
                 self.expecting = Expecting::Pass;
                 Outcome::ok()
@@ -261,7 +256,7 @@ impl Pop3PreAuth {
 
     fn apop(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
-            [login, digest] if !self.starttls_only() && self.auth.apop => {
+            [login, digest] if !self.core.starttls_only() && self.auth.apop => {
                 self.core.client.login = login.clone();
                 self.core.client.password = Some(digest.clone());
                 Outcome::Authenticate(AuthMethod::Apop)
@@ -271,7 +266,7 @@ impl Pop3PreAuth {
     }
 
     fn stls(&mut self) -> Outcome {
-        if self.tls || self.starttls == Starttls::Off {
+        if !self.core.may_start_tls() {
             return Outcome::Invalid;
         }
         self.core.buffer.reset();
@@ -279,7 +274,7 @@ impl Pop3PreAuth {
     }
 
     fn auth_command(&mut self, args: &[Vec<u8>]) -> Outcome {
-        if self.starttls_only() {
+        if self.core.starttls_only() {
             return Outcome::Invalid;
         }
         if args.is_empty() {
@@ -393,7 +388,7 @@ impl PreAuth for Pop3PreAuth {
     }
 
     fn tls_established(&mut self) {
-        self.tls = true;
+        self.core.tls_established();
         self.expecting = Expecting::Command;
     }
 

@@ -30,7 +30,7 @@ pub use backend::{BackendPlan, SmtpBackendLogin};
 
 use std::net::IpAddr;
 
-use super::core::{delegate_pre_auth_core, PreAuthCore};
+use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
 use super::sasl;
 use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth, SmtpEnvelope};
@@ -185,7 +185,6 @@ pub struct SmtpPreAuth {
     options: SmtpOptions,
     ehlo: EhloReplies,
     client: SmtpClient,
-    tls: bool,
     method: AuthMethod,
     envelope: Envelope,
 }
@@ -194,9 +193,7 @@ impl std::fmt::Debug for SmtpPreAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpPreAuth")
             .field("expecting", &self.expecting)
-            .field("tls", &self.tls)
-            .field("errors", &self.core.errors)
-            .field("login", &String::from_utf8_lossy(self.core.login()))
+            .field("core", &self.core)
             .field("client", &self.client)
             .finish_non_exhaustive()
     }
@@ -205,15 +202,19 @@ impl std::fmt::Debug for SmtpPreAuth {
 impl SmtpPreAuth {
     /// `tls`: the connection is already TLS (implicit TLS listener).
     pub fn new(options: SmtpOptions, tls: bool, client: SmtpClient) -> Self {
-        let buffer_size = options.settings.client_buffer;
         SmtpPreAuth {
-            core: PreAuthCore::new(buffer_size, options.max_errors, INTERNAL_ERROR),
+            core: PreAuthCore::new(CoreSettings {
+                buffer_size: options.settings.client_buffer,
+                max_errors: options.max_errors,
+                internal_error: INTERNAL_ERROR,
+                starttls: options.starttls,
+                tls,
+            }),
             parser: Parser::new(),
             expecting: Expecting::Command,
             ehlo: EhloReplies::new(&options.server_name, &options.settings),
             options,
             client,
-            tls,
             method: AuthMethod::Plain,
             envelope: Envelope::default(),
         }
@@ -221,11 +222,6 @@ impl SmtpPreAuth {
 
     fn auth_methods(&self) -> AuthMethods {
         self.options.settings.auth
-    }
-
-    /// `starttls only` and not yet TLS: AUTH is refused.
-    fn starttls_only(&self) -> bool {
-        !self.tls && self.options.starttls == Starttls::Only
     }
 
     fn handle_line(&mut self) -> Outcome {
@@ -252,7 +248,7 @@ impl SmtpPreAuth {
                 Outcome::reply(OK)
             }
             Some(Verb::Noop) => Outcome::reply(OK),
-            Some(Verb::Starttls) if !self.tls && self.options.starttls != Starttls::Off => {
+            Some(Verb::Starttls) if self.core.may_start_tls() => {
                 // RFC 3207: forget everything learnt before the handshake.
                 self.envelope.helo.clear();
                 self.envelope.from.clear();
@@ -276,16 +272,13 @@ impl SmtpPreAuth {
             return Outcome::Reply(format!("250 {}\r\n", self.options.server_name).into_bytes());
         }
         self.envelope.esmtp = true;
-        let reply = match (self.tls, self.options.starttls) {
-            (false, Starttls::On) => &self.ehlo.starttls,
-            (false, Starttls::Only) => &self.ehlo.starttls_only,
-            _ => &self.ehlo.plain,
-        };
-        Outcome::Reply(reply.clone())
+        let ehlo = &self.ehlo;
+        let reply = (self.core).by_tls_state(&ehlo.plain, &ehlo.starttls, &ehlo.starttls_only);
+        Outcome::reply(reply)
     }
 
     fn auth(&mut self) -> Outcome {
-        if self.starttls_only() {
+        if self.core.starttls_only() {
             return Outcome::Invalid;
         }
         let args: Vec<Vec<u8>> = self
@@ -423,7 +416,7 @@ impl PreAuth for SmtpPreAuth {
     }
 
     fn tls_established(&mut self) {
-        self.tls = true;
+        self.core.tls_established();
         self.expecting = Expecting::Command;
     }
 
