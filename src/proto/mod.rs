@@ -10,6 +10,7 @@
 //! are sans-I/O as well.
 
 pub mod buffer;
+pub(crate) mod core;
 pub mod imap;
 pub mod pop3;
 pub mod reply;

@@ -54,13 +54,12 @@ mod tests_backend;
 
 pub use backend::ImapBackendLogin;
 
-use std::collections::VecDeque;
-
+use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
 use super::sasl;
-use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
+use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, ImapSettings, Starttls};
-use parser::{Command, CommandBuffer, Parsed, Parser};
+use parser::{Command, Parsed, Parser};
 
 const GREETING: &[u8] = b"* OK IMAP4 ready\r\n";
 const OK: &[u8] = b"OK completed\r\n";
@@ -154,31 +153,21 @@ impl Outcome {
 
 /// The IMAP pre-auth machine; see the module documentation for the driver rules.
 pub struct ImapPreAuth {
-    buffer: CommandBuffer,
+    /// The CRAM-MD5 salt in `core` is made at the first `AUTHENTICATE CRAM-MD5`, then
+    /// reused.
+    core: PreAuthCore,
     parser: Parser,
     expecting: Expecting,
     capabilities: CapabilityLines,
     auth: AuthMethods,
-    starttls: Starttls,
-    tls: bool,
-    max_errors: u32,
-    errors: u32,
-    /// Set when the current reply must be followed by a close.
-    quit: bool,
     server_name: String,
-    /// The CRAM-MD5 salt, made at the first `AUTHENTICATE CRAM-MD5`, then reused.
-    salt: Option<Vec<u8>>,
-    client: ClientLogin,
-    logs: VecDeque<String>,
 }
 
 impl std::fmt::Debug for ImapPreAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImapPreAuth")
             .field("expecting", &self.expecting)
-            .field("tls", &self.tls)
-            .field("errors", &self.errors)
-            .field("login", &String::from_utf8_lossy(&self.client.login))
+            .field("core", &self.core)
             .finish_non_exhaustive()
     }
 }
@@ -193,38 +182,18 @@ impl ImapPreAuth {
         tls: bool,
     ) -> Self {
         ImapPreAuth {
-            buffer: CommandBuffer::new(settings.client_buffer),
+            core: PreAuthCore::new(CoreSettings {
+                buffer_size: settings.client_buffer,
+                max_errors,
+                internal_error: INTERNAL_ERROR,
+                starttls,
+                tls,
+            }),
             parser: Parser::new(),
             expecting: Expecting::Command,
             capabilities: CapabilityLines::new(settings),
             auth: settings.auth,
-            starttls,
-            tls,
-            max_errors,
-            errors: 0,
-            quit: false,
             server_name: server_name.to_owned(),
-            salt: None,
-            client: ClientLogin::default(),
-            logs: VecDeque::new(),
-        }
-    }
-
-    fn log(&mut self, message: String) {
-        self.logs.push_back(message);
-    }
-
-    /// `starttls only` and not yet TLS: every login command is refused.
-    fn starttls_only(&self) -> bool {
-        !self.tls && self.starttls == Starttls::Only
-    }
-
-    /// Counts a syntax error; the one that reaches `max_errors` closes.
-    fn count_error(&mut self) {
-        self.errors = self.errors.saturating_add(1);
-        if self.errors >= self.max_errors {
-            self.log("client sent too many invalid commands".into());
-            self.quit = true;
         }
     }
 
@@ -241,20 +210,18 @@ impl ImapPreAuth {
             Command::Login => self.login_command(&args),
             Command::Authenticate => self.authenticate(&args),
             Command::Capability => {
-                let line = match (self.tls, self.starttls) {
-                    (false, Starttls::On) => &self.capabilities.starttls,
-                    (false, Starttls::Only) => &self.capabilities.starttls_only,
-                    _ => &self.capabilities.plain,
-                };
+                let lines = &self.capabilities;
+                let line =
+                    (self.core).by_tls_state(&lines.plain, &lines.starttls, &lines.starttls_only);
                 Outcome::tagged(line, OK)
             }
             Command::Logout => {
-                self.quit = true;
+                self.core.quit = true;
                 Outcome::tagged(BYE, OK)
             }
             Command::Noop => Outcome::tagged(b"", OK),
-            Command::Starttls if !self.tls && self.starttls != Starttls::Off => {
-                self.buffer.reset();
+            Command::Starttls if self.core.may_start_tls() => {
+                self.core.buffer.reset();
                 Outcome::StartTls
             }
             Command::Starttls | Command::None => Outcome::INVALID,
@@ -263,9 +230,9 @@ impl ImapPreAuth {
 
     fn login_command(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
-            [login, password] if !login.is_empty() && !self.starttls_only() => {
-                self.client.login = login.clone();
-                self.client.password = Some(password.clone());
+            [login, password] if !login.is_empty() && !self.core.starttls_only() => {
+                self.core.client.login = login.clone();
+                self.core.client.password = Some(password.clone());
                 Outcome::Authenticate(AuthMethod::Plain)
             }
             _ => Outcome::INVALID,
@@ -273,7 +240,7 @@ impl ImapPreAuth {
     }
 
     fn authenticate(&mut self, args: &[Vec<u8>]) -> Outcome {
-        if self.starttls_only() {
+        if self.core.starttls_only() {
             return Outcome::INVALID;
         }
         let Some(mechanism) = sasl::select_mechanism(args) else {
@@ -286,6 +253,7 @@ impl ImapPreAuth {
             SaslBegin::CramMd5Challenge => {
                 let server_name = &self.server_name;
                 let salt = self
+                    .core
                     .salt
                     .get_or_insert_with(|| sasl::make_salt(server_name));
                 let challenge = sasl::cram_md5_challenge(b"+ ", salt);
@@ -298,7 +266,7 @@ impl ImapPreAuth {
     /// A SASL response (only its first word counts); `tagged_error`: how a refused
     /// one is answered.
     fn sasl_response(&mut self, wait: SaslWait, response: &[u8], tagged_error: bool) -> Outcome {
-        match self.client.respond(wait, response, &mut self.logs) {
+        match self.core.sasl_respond(wait, response) {
             Some(step) => self.sasl_step(step),
             None => Outcome::Invalid {
                 tagged: tagged_error,
@@ -331,33 +299,25 @@ impl ImapPreAuth {
         };
         let mut line = text;
         if tagged {
-            line.extend_from_slice(self.parser.tag(&self.buffer));
+            line.extend_from_slice(self.parser.tag(&self.core.buffer));
         }
         line.extend_from_slice(&out);
 
         self.parser.args.clear();
         if self.parser.at_line_start() {
-            self.buffer.reset_if_consumed();
+            self.core.buffer.reset_if_consumed();
             self.parser.forget_tag();
         } else {
             // Within AUTHENTICATE: keep the tag, the next line is a bare response.
-            self.parser.expect_response_at(self.buffer.pos);
+            self.parser.expect_response_at(self.core.buffer.pos);
         }
-
-        if self.quit {
-            Action::ReplyAndClose(line)
-        } else if start_tls {
-            Action::StartTls(line)
-        } else {
-            Action::Reply(line)
-        }
+        self.core.reply(line, start_tls)
     }
 
     fn start_authentication(&mut self, method: AuthMethod) -> Action {
         self.parser.args.clear();
-        self.buffer.reset_if_consumed();
         self.parser.reset_line();
-        Action::Authenticate(self.client.credentials(method, &self.salt, None))
+        self.core.authenticate(method, None)
     }
 }
 
@@ -366,26 +326,18 @@ impl PreAuth for ImapPreAuth {
         GREETING.to_vec()
     }
 
-    fn free_space(&self) -> usize {
-        self.buffer.free_space()
-    }
-
-    fn receive(&mut self, data: &[u8]) {
-        self.buffer.append(data);
-    }
+    delegate_pre_auth_core!();
 
     fn next_action(&mut self) -> Action {
-        let outcome = match self.parser.parse(&mut self.buffer) {
-            Parsed::Again if !self.buffer.is_full() => return Action::NeedInput,
+        let outcome = match self.parser.parse(&mut self.core.buffer) {
+            Parsed::Again if !self.core.buffer.is_full() => return Action::NeedInput,
             Parsed::Again => {
-                let command = super::redacted_command(self.buffer.contents());
-                self.log(format!("client sent too long command {command}"));
-                self.quit = true;
+                self.core.too_long_command(2);
                 Outcome::INVALID
             }
             Parsed::Invalid { close } => {
-                self.quit |= close;
-                self.count_error();
+                self.core.quit |= close;
+                self.core.count_error();
                 Outcome::INVALID
             }
             // Mid-command: no bookkeeping, the literal follows.
@@ -396,34 +348,17 @@ impl PreAuth for ImapPreAuth {
     }
 
     fn tls_established(&mut self) {
-        self.tls = true;
+        self.core.tls_established();
         self.expecting = Expecting::Command;
     }
 
     fn auth_failed(&mut self, message: &[u8], _smtp_error_code: Option<&[u8]>) -> Vec<u8> {
         self.expecting = Expecting::Command;
-        let mut line = self.parser.tag(&self.buffer).to_vec();
+        let mut line = self.parser.tag(&self.core.buffer).to_vec();
         line.extend_from_slice(b"NO ");
         line.extend_from_slice(message);
         line.extend_from_slice(b"\r\n");
         line
-    }
-
-    fn internal_error(&self) -> &'static [u8] {
-        INTERNAL_ERROR
-    }
-
-    /// Only for a successful login: the machine is done with these bytes.
-    fn take_pipelined(&mut self) -> Vec<u8> {
-        self.buffer.take_unconsumed()
-    }
-
-    fn take_log(&mut self) -> Option<String> {
-        self.logs.pop_front()
-    }
-
-    fn login(&self) -> &[u8] {
-        &self.client.login
     }
 
     fn backend_login(
@@ -432,7 +367,7 @@ impl PreAuth for ImapPreAuth {
         password: &[u8],
         buffer_size: usize,
     ) -> Box<dyn BackendLogin> {
-        let tag = self.parser.tag(&self.buffer).to_vec();
+        let tag = self.parser.tag(&self.core.buffer).to_vec();
         Box::new(ImapBackendLogin::new(tag, login, password, buffer_size))
     }
 }

@@ -500,7 +500,8 @@ fn authenticate_cram_md5() {
     let mut imap = setup().auth(true, false, true, false).connect();
     let (challenge, end) = imap.send(b"t AUTHENTICATE CRAM-MD5\r\n");
     assert_eq!(end, End::NeedInput);
-    let salt = imap.machine.salt.clone().expect("salt made on first use");
+    let salt = imap.machine.core.salt.clone();
+    let salt = salt.expect("salt made on first use");
     assert_eq!(challenge, sasl::cram_md5_challenge(b"+ ", &salt));
     assert!(salt.ends_with(b"@mx.test>\r\n"));
 

@@ -29,11 +29,9 @@ mod tests_backend;
 
 pub use backend::Pop3BackendLogin;
 
-use std::collections::VecDeque;
-
-use super::buffer::CommandBuffer;
+use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
 use super::sasl;
-use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
+use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, Pop3Settings, Starttls};
 use parser::{Command, Parsed, Parser};
@@ -128,30 +126,20 @@ impl Outcome {
 
 /// The POP3 pre-auth machine; see the module documentation.
 pub struct Pop3PreAuth {
-    buffer: CommandBuffer,
+    /// The salt in `core` is made at construction when APOP or CRAM-MD5 is enabled
+    /// (the greeting shows it).
+    core: PreAuthCore,
     parser: Parser,
     expecting: Expecting,
     lists: Lists,
     auth: AuthMethods,
-    starttls: Starttls,
-    tls: bool,
-    max_errors: u32,
-    errors: u32,
-    /// Set when the current reply must be followed by a close.
-    quit: bool,
-    /// Made at construction when APOP or CRAM-MD5 is enabled (the greeting shows it).
-    salt: Option<Vec<u8>>,
-    client: ClientLogin,
-    logs: VecDeque<String>,
 }
 
 impl std::fmt::Debug for Pop3PreAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pop3PreAuth")
             .field("expecting", &self.expecting)
-            .field("tls", &self.tls)
-            .field("errors", &self.errors)
-            .field("login", &String::from_utf8_lossy(&self.client.login))
+            .field("core", &self.core)
             .finish_non_exhaustive()
     }
 }
@@ -183,40 +171,25 @@ impl Pop3PreAuth {
         salt: Option<Vec<u8>>,
         tls: bool,
     ) -> Self {
+        let mut core = PreAuthCore::new(CoreSettings {
+            buffer_size: COMMAND_BUFFER,
+            max_errors,
+            internal_error: INTERNAL_ERROR,
+            starttls,
+            tls,
+        });
+        core.salt = salt;
         Pop3PreAuth {
-            buffer: CommandBuffer::new(COMMAND_BUFFER),
+            core,
             parser: Parser::new(),
             expecting: Expecting::Command,
             lists: Lists::new(settings),
             auth: settings.auth,
-            starttls,
-            tls,
-            max_errors,
-            errors: 0,
-            quit: false,
-            salt,
-            client: ClientLogin::default(),
-            logs: VecDeque::new(),
-        }
-    }
-
-    /// `starttls only` and not yet TLS: every login command is refused.
-    fn starttls_only(&self) -> bool {
-        !self.tls && self.starttls == Starttls::Only
-    }
-
-    /// Counts a syntax error; the one that reaches `max_errors` closes.
-    fn count_error(&mut self) {
-        self.errors = self.errors.saturating_add(1);
-        if self.errors >= self.max_errors {
-            self.logs
-                .push_back("client sent too many invalid commands".into());
-            self.quit = true;
         }
     }
 
     fn handle_line(&mut self) -> Outcome {
-        let args: Vec<Vec<u8>> = (self.parser.args(&self.buffer).into_iter())
+        let args: Vec<Vec<u8>> = (self.parser.args(&self.core.buffer).into_iter())
             .map(<[u8]>::to_vec)
             .collect();
         let command = self.parser.verb();
@@ -247,22 +220,22 @@ impl Pop3PreAuth {
 
     /// CAPA: STLS is offered only in the start state (`offer_stls`) of a plain connection.
     fn capabilities(&self, offer_stls: bool) -> &[u8] {
-        match (offer_stls && !self.tls, self.starttls) {
-            (true, Starttls::On) => &self.lists.starttls,
-            (true, Starttls::Only) => &self.lists.starttls_only,
-            _ => &self.lists.capability,
+        let lists = &self.lists;
+        if !offer_stls {
+            return &lists.capability;
         }
+        (self.core).by_tls_state(&lists.capability, &lists.starttls, &lists.starttls_only)
     }
 
     fn quit(&mut self) -> Outcome {
-        self.quit = true;
+        self.core.quit = true;
         Outcome::ok()
     }
 
     fn user(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
-            [login] if !self.starttls_only() => {
-                self.client.login = login.clone();
+            [login] if !self.core.starttls_only() => {
+                self.core.client.login = login.clone();
                 self.expecting = Expecting::Pass;
                 Outcome::ok()
             }
@@ -274,7 +247,7 @@ impl Pop3PreAuth {
     fn pass(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
             [password] => {
-                self.client.password = Some(password.clone());
+                self.core.client.password = Some(password.clone());
                 Outcome::Authenticate(AuthMethod::Plain)
             }
             _ => Outcome::Invalid,
@@ -283,9 +256,9 @@ impl Pop3PreAuth {
 
     fn apop(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
-            [login, digest] if !self.starttls_only() && self.auth.apop => {
-                self.client.login = login.clone();
-                self.client.password = Some(digest.clone());
+            [login, digest] if !self.core.starttls_only() && self.auth.apop => {
+                self.core.client.login = login.clone();
+                self.core.client.password = Some(digest.clone());
                 Outcome::Authenticate(AuthMethod::Apop)
             }
             _ => Outcome::Invalid,
@@ -293,15 +266,15 @@ impl Pop3PreAuth {
     }
 
     fn stls(&mut self) -> Outcome {
-        if self.tls || self.starttls == Starttls::Off {
+        if !self.core.may_start_tls() {
             return Outcome::Invalid;
         }
-        self.buffer.reset();
+        self.core.buffer.reset();
         Outcome::StartTls
     }
 
     fn auth_command(&mut self, args: &[Vec<u8>]) -> Outcome {
-        if self.starttls_only() {
+        if self.core.starttls_only() {
             return Outcome::Invalid;
         }
         if args.is_empty() {
@@ -315,7 +288,7 @@ impl Pop3PreAuth {
             SaslBegin::Invalid => Outcome::Invalid,
             SaslBegin::Prompt(step) => self.sasl_step(step),
             SaslBegin::Respond(wait, response) => self.sasl_response(wait, response),
-            SaslBegin::CramMd5Challenge => match &self.salt {
+            SaslBegin::CramMd5Challenge => match &self.core.salt {
                 Some(salt) => {
                     let challenge = sasl::cram_md5_challenge(b"+ ", salt);
                     self.expecting = Expecting::Sasl(SaslWait::CramMd5);
@@ -328,7 +301,7 @@ impl Pop3PreAuth {
 
     /// A line sent in answer to an `AUTH` challenge (only its first word counts).
     fn sasl_response(&mut self, wait: SaslWait, response: &[u8]) -> Outcome {
-        match self.client.respond(wait, response, &mut self.logs) {
+        match self.core.sasl_respond(wait, response) {
             Some(step) => self.sasl_step(step),
             None => Outcome::Invalid,
         }
@@ -360,41 +333,34 @@ impl Pop3PreAuth {
             Outcome::Reply(line) => line,
         };
         self.parser.clear_args();
-        self.buffer.reset_if_consumed();
+        self.core.buffer.reset_if_consumed();
         if !self.parser.at_line_start() {
             // Within AUTH: the next line is a bare response.
-            self.parser.expect_response_at(self.buffer.pos);
+            self.parser.expect_response_at(self.core.buffer.pos);
         }
-        if self.quit {
-            Action::ReplyAndClose(line)
-        } else {
-            Action::Reply(line)
-        }
+        self.core.reply(line, false)
     }
 
     fn start_authentication(&mut self, method: AuthMethod) -> Action {
         self.parser.clear_args();
-        self.buffer.reset_if_consumed();
         self.parser.reset_line();
-        Action::Authenticate(self.client.credentials(method, &self.salt, None))
+        self.core.authenticate(method, None)
     }
 
     /// What the too-long log may show: the verb of a command line, nothing of a SASL
     /// response.
-    fn too_long_log(&self) -> String {
-        let words = match self.expecting {
+    fn too_long_words(&self) -> usize {
+        match self.expecting {
             Expecting::Command | Expecting::Pass => 1,
             Expecting::Sasl(_) => 0,
-        };
-        let command = super::redacted_words(self.buffer.contents(), words);
-        format!("client sent too long command {command}")
+        }
     }
 }
 
 impl PreAuth for Pop3PreAuth {
     fn greeting(&mut self) -> Vec<u8> {
         let mut line = GREETING.to_vec();
-        if let Some(salt) = &self.salt {
+        if let Some(salt) = &self.core.salt {
             line.push(b' ');
             line.extend_from_slice(salt);
         } else {
@@ -403,25 +369,17 @@ impl PreAuth for Pop3PreAuth {
         line
     }
 
-    fn free_space(&self) -> usize {
-        self.buffer.free_space()
-    }
-
-    fn receive(&mut self, data: &[u8]) {
-        self.buffer.append(data);
-    }
+    delegate_pre_auth_core!();
 
     fn next_action(&mut self) -> Action {
-        let outcome = match self.parser.parse(&mut self.buffer) {
-            Parsed::Again if !self.buffer.is_full() => return Action::NeedInput,
+        let outcome = match self.parser.parse(&mut self.core.buffer) {
+            Parsed::Again if !self.core.buffer.is_full() => return Action::NeedInput,
             Parsed::Again => {
-                let log = self.too_long_log();
-                self.logs.push_back(log);
-                self.quit = true;
+                self.core.too_long_command(self.too_long_words());
                 Outcome::Invalid
             }
             Parsed::Invalid => {
-                self.count_error();
+                self.core.count_error();
                 Outcome::Invalid
             }
             Parsed::Command => self.handle_line(),
@@ -430,7 +388,7 @@ impl PreAuth for Pop3PreAuth {
     }
 
     fn tls_established(&mut self) {
-        self.tls = true;
+        self.core.tls_established();
         self.expecting = Expecting::Command;
     }
 
@@ -440,23 +398,6 @@ impl PreAuth for Pop3PreAuth {
         line.extend_from_slice(message);
         line.extend_from_slice(b"\r\n");
         line
-    }
-
-    fn internal_error(&self) -> &'static [u8] {
-        INTERNAL_ERROR
-    }
-
-    /// Only for a successful login: the machine is done with these bytes.
-    fn take_pipelined(&mut self) -> Vec<u8> {
-        self.buffer.take_unconsumed()
-    }
-
-    fn take_log(&mut self) -> Option<String> {
-        self.logs.pop_front()
-    }
-
-    fn login(&self) -> &[u8] {
-        &self.client.login
     }
 
     fn backend_login(

@@ -28,10 +28,9 @@ mod tests_backend;
 
 pub use backend::{BackendPlan, SmtpBackendLogin};
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use super::buffer::CommandBuffer;
+use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
 use super::sasl;
 use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth, SmtpEnvelope};
@@ -179,31 +178,22 @@ struct Envelope {
 
 /// The SMTP pre-auth machine; see the module documentation.
 pub struct SmtpPreAuth {
-    buffer: CommandBuffer,
+    /// The CRAM-MD5 salt in `core` is made at the first `AUTH CRAM-MD5`, then reused.
+    core: PreAuthCore,
     parser: Parser,
     expecting: Expecting,
     options: SmtpOptions,
     ehlo: EhloReplies,
     client: SmtpClient,
-    tls: bool,
-    errors: u32,
-    /// Set when the current reply must be followed by a close.
-    quit: bool,
-    /// The CRAM-MD5 salt, made at the first `AUTH CRAM-MD5`, then reused.
-    salt: Option<Vec<u8>>,
-    client_login: ClientLogin,
     method: AuthMethod,
     envelope: Envelope,
-    logs: VecDeque<String>,
 }
 
 impl std::fmt::Debug for SmtpPreAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpPreAuth")
             .field("expecting", &self.expecting)
-            .field("tls", &self.tls)
-            .field("errors", &self.errors)
-            .field("login", &String::from_utf8_lossy(&self.client_login.login))
+            .field("core", &self.core)
             .field("client", &self.client)
             .finish_non_exhaustive()
     }
@@ -213,20 +203,20 @@ impl SmtpPreAuth {
     /// `tls`: the connection is already TLS (implicit TLS listener).
     pub fn new(options: SmtpOptions, tls: bool, client: SmtpClient) -> Self {
         SmtpPreAuth {
-            buffer: CommandBuffer::new(options.settings.client_buffer),
+            core: PreAuthCore::new(CoreSettings {
+                buffer_size: options.settings.client_buffer,
+                max_errors: options.max_errors,
+                internal_error: INTERNAL_ERROR,
+                starttls: options.starttls,
+                tls,
+            }),
             parser: Parser::new(),
             expecting: Expecting::Command,
             ehlo: EhloReplies::new(&options.server_name, &options.settings),
             options,
             client,
-            tls,
-            errors: 0,
-            quit: false,
-            salt: None,
-            client_login: ClientLogin::default(),
             method: AuthMethod::Plain,
             envelope: Envelope::default(),
-            logs: VecDeque::new(),
         }
     }
 
@@ -234,31 +224,20 @@ impl SmtpPreAuth {
         self.options.settings.auth
     }
 
-    /// `starttls only` and not yet TLS: AUTH is refused.
-    fn starttls_only(&self) -> bool {
-        !self.tls && self.options.starttls == Starttls::Only
-    }
-
-    /// Counts a syntax error; the one that reaches `max_errors` closes.
-    fn count_error(&mut self) {
-        self.errors = self.errors.saturating_add(1);
-        if self.errors >= self.options.max_errors {
-            self.logs
-                .push_back("client sent too many invalid commands".into());
-            self.quit = true;
-        }
-    }
-
     fn handle_line(&mut self) -> Outcome {
         if let Expecting::Sasl(wait) = self.expecting {
-            let response = self.parser.args(&self.buffer).first().map(|a| a.to_vec());
+            let response = self
+                .parser
+                .args(&self.core.buffer)
+                .first()
+                .map(|a| a.to_vec());
             return self.sasl_response(wait, &response.unwrap_or_default());
         }
         match self.parser.verb() {
             Some(Verb::Helo | Verb::Ehlo) => self.helo(),
             Some(Verb::Auth) => self.auth(),
             Some(Verb::Quit) => {
-                self.quit = true;
+                self.core.quit = true;
                 Outcome::reply(BYE)
             }
             Some(Verb::Mail) => self.mail(),
@@ -269,12 +248,12 @@ impl SmtpPreAuth {
                 Outcome::reply(OK)
             }
             Some(Verb::Noop) => Outcome::reply(OK),
-            Some(Verb::Starttls) if !self.tls && self.options.starttls != Starttls::Off => {
+            Some(Verb::Starttls) if self.core.may_start_tls() => {
                 // RFC 3207: forget everything learnt before the handshake.
                 self.envelope.helo.clear();
                 self.envelope.from.clear();
                 self.envelope.to.clear();
-                self.buffer.reset();
+                self.core.buffer.reset();
                 Outcome::StartTls
             }
             Some(Verb::Starttls | Verb::Vrfy | Verb::Expn | Verb::Help) | None => Outcome::Invalid,
@@ -282,7 +261,7 @@ impl SmtpPreAuth {
     }
 
     fn helo(&mut self) -> Outcome {
-        let args = self.parser.args(&self.buffer);
+        let args = self.parser.args(&self.core.buffer);
         let [name] = args.as_slice() else {
             return Outcome::reply(INVALID_ARGUMENT);
         };
@@ -293,21 +272,18 @@ impl SmtpPreAuth {
             return Outcome::Reply(format!("250 {}\r\n", self.options.server_name).into_bytes());
         }
         self.envelope.esmtp = true;
-        let reply = match (self.tls, self.options.starttls) {
-            (false, Starttls::On) => &self.ehlo.starttls,
-            (false, Starttls::Only) => &self.ehlo.starttls_only,
-            _ => &self.ehlo.plain,
-        };
-        Outcome::Reply(reply.clone())
+        let ehlo = &self.ehlo;
+        let reply = (self.core).by_tls_state(&ehlo.plain, &ehlo.starttls, &ehlo.starttls_only);
+        Outcome::reply(reply)
     }
 
     fn auth(&mut self) -> Outcome {
-        if self.starttls_only() {
+        if self.core.starttls_only() {
             return Outcome::Invalid;
         }
         let args: Vec<Vec<u8>> = self
             .parser
-            .args(&self.buffer)
+            .args(&self.core.buffer)
             .iter()
             .map(|a| a.to_vec())
             .collect();
@@ -325,6 +301,7 @@ impl SmtpPreAuth {
             SaslBegin::CramMd5Challenge => {
                 let server_name = &self.options.server_name;
                 let salt = self
+                    .core
                     .salt
                     .get_or_insert_with(|| sasl::make_salt(server_name));
                 let challenge = sasl::cram_md5_challenge(b"334 ", salt);
@@ -337,20 +314,20 @@ impl SmtpPreAuth {
     fn mail(&mut self) -> Outcome {
         if !self.auth_methods().none {
             let start = self.parser.command_start();
-            let command = super::redacted_command(&self.buffer.data[start..self.buffer.pos]);
-            self.logs
-                .push_back(format!("client was rejected: {command}"));
+            let buffer = &self.core.buffer;
+            let command = super::redacted_command(&buffer.data[start..buffer.pos]);
+            self.core.log(format!("client was rejected: {command}"));
             return Outcome::reply(AUTH_REQUIRED);
         }
         if !self.envelope.from.is_empty() {
             return Outcome::reply(BAD_SEQUENCE);
         }
-        let Some(text) = self.parser.command_text(&self.buffer) else {
+        let Some(text) = self.parser.command_text(&self.core.buffer) else {
             return Outcome::reply(INVALID_ARGUMENT);
         };
         self.envelope.from = text.to_vec();
         // nginx 1.29.1: credentials of a failed AUTH must not ride along with `none`.
-        self.client_login = ClientLogin::default();
+        self.core.client = ClientLogin::default();
         Outcome::reply(OK)
     }
 
@@ -358,7 +335,7 @@ impl SmtpPreAuth {
         if self.envelope.from.is_empty() {
             return Outcome::reply(BAD_SEQUENCE);
         }
-        let Some(text) = self.parser.command_text(&self.buffer) else {
+        let Some(text) = self.parser.command_text(&self.core.buffer) else {
             return Outcome::reply(INVALID_ARGUMENT);
         };
         self.envelope.to = text.to_vec();
@@ -367,7 +344,7 @@ impl SmtpPreAuth {
 
     /// A line sent in answer to an AUTH challenge (only its first word counts).
     fn sasl_response(&mut self, wait: SaslWait, response: &[u8]) -> Outcome {
-        match self.client_login.respond(wait, response, &mut self.logs) {
+        match self.core.sasl_respond(wait, response) {
             Some(step) => self.sasl_step(step),
             None => Outcome::Invalid,
         }
@@ -397,28 +374,21 @@ impl SmtpPreAuth {
             Outcome::Reply(line) => (line, false),
         };
         self.parser.clear_args();
-        self.buffer.reset_if_consumed();
-        self.parser.expect_response_at(self.buffer.pos);
-        if self.quit {
-            Action::ReplyAndClose(line)
-        } else if start_tls {
-            Action::StartTls(line)
-        } else {
-            Action::Reply(line)
-        }
+        self.core.buffer.reset_if_consumed();
+        self.parser.expect_response_at(self.core.buffer.pos);
+        self.core.reply(line, start_tls)
     }
 
     fn start_authentication(&mut self, method: AuthMethod) -> Action {
         self.method = method;
         self.parser.clear_args();
-        self.buffer.reset_if_consumed();
         self.parser.reset_line();
         let smtp = (method == AuthMethod::None).then(|| SmtpEnvelope {
             helo: self.envelope.helo.clone(),
             from: self.envelope.from.clone(),
             to: self.envelope.to.clone(),
         });
-        Action::Authenticate(self.client_login.credentials(method, &self.salt, smtp))
+        self.core.authenticate(method, smtp)
     }
 }
 
@@ -427,26 +397,17 @@ impl PreAuth for SmtpPreAuth {
         format!("220 {} ESMTP ready\r\n", self.options.server_name).into_bytes()
     }
 
-    fn free_space(&self) -> usize {
-        self.buffer.free_space()
-    }
-
-    fn receive(&mut self, data: &[u8]) {
-        self.buffer.append(data);
-    }
+    delegate_pre_auth_core!();
 
     fn next_action(&mut self) -> Action {
-        let outcome = match self.parser.parse(&mut self.buffer) {
-            Parsed::Again if !self.buffer.is_full() => return Action::NeedInput,
+        let outcome = match self.parser.parse(&mut self.core.buffer) {
+            Parsed::Again if !self.core.buffer.is_full() => return Action::NeedInput,
             Parsed::Again => {
-                let command = super::redacted_command(&self.buffer.data[..self.buffer.last]);
-                self.logs
-                    .push_back(format!("client sent too long command {command}"));
-                self.quit = true;
+                self.core.too_long_command(2);
                 Outcome::Invalid
             }
             Parsed::Invalid => {
-                self.count_error();
+                self.core.count_error();
                 Outcome::Invalid
             }
             Parsed::Command => self.handle_line(),
@@ -455,7 +416,7 @@ impl PreAuth for SmtpPreAuth {
     }
 
     fn tls_established(&mut self) {
-        self.tls = true;
+        self.core.tls_established();
         self.expecting = Expecting::Command;
     }
 
@@ -470,23 +431,6 @@ impl PreAuth for SmtpPreAuth {
         line.extend_from_slice(message);
         line.extend_from_slice(b"\r\n");
         line
-    }
-
-    fn internal_error(&self) -> &'static [u8] {
-        INTERNAL_ERROR
-    }
-
-    /// Only for a successful login: the machine is done with these bytes.
-    fn take_pipelined(&mut self) -> Vec<u8> {
-        self.buffer.take_unconsumed()
-    }
-
-    fn take_log(&mut self) -> Option<String> {
-        self.logs.pop_front()
-    }
-
-    fn login(&self) -> &[u8] {
-        &self.client_login.login
     }
 
     fn client_host(&self) -> Option<&str> {

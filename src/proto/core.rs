@@ -1,0 +1,262 @@
+//! The state every pre-auth machine keeps whatever its protocol (reference §4): the
+//! bounded command buffer, the info-level log queue, the syntax error count against
+//! `max_errors`, the "close after this reply" flag, and the credentials gathered so far.
+//!
+//! IMAP, POP3 and SMTP each embed a [`PreAuthCore`] and keep only what their protocol
+//! adds (parser, expected line, capability lists); [`delegate_pre_auth_core!`] writes
+//! the [`PreAuth`](super::PreAuth) methods that are nothing but this plumbing.
+
+use std::collections::VecDeque;
+
+use super::buffer::CommandBuffer;
+use super::sasl_state::{ClientLogin, SaslStep, SaslWait};
+use super::{Action, AuthMethod, SmtpEnvelope};
+use crate::config::Starttls;
+
+pub(crate) struct PreAuthCore {
+    pub buffer: CommandBuffer,
+    /// Syntax errors so far; the one that reaches `max_errors` closes.
+    pub errors: u32,
+    max_errors: u32,
+    /// Set when the current reply must be followed by a close.
+    pub quit: bool,
+    /// The login and password (or digest) the client supplied.
+    pub client: ClientLogin,
+    /// The APOP / CRAM-MD5 salt (with its CRLF), once made.
+    pub salt: Option<Vec<u8>>,
+    logs: VecDeque<String>,
+    internal_error: &'static [u8],
+    starttls: Starttls,
+    /// The connection is TLS (implicit TLS, or after STARTTLS).
+    tls: bool,
+}
+
+/// What a [`PreAuthCore`] is made of: the server's settings that every protocol shares.
+pub(crate) struct CoreSettings {
+    pub buffer_size: usize,
+    pub max_errors: u32,
+    /// The protocol's line for any internal error.
+    pub internal_error: &'static [u8],
+    pub starttls: Starttls,
+    /// The connection is already TLS (implicit TLS listener).
+    pub tls: bool,
+}
+
+impl std::fmt::Debug for PreAuthCore {
+    /// Never the password, nor the buffer (it can hold one).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreAuthCore")
+            .field("tls", &self.tls)
+            .field("errors", &self.errors)
+            .field("login", &String::from_utf8_lossy(self.login()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreAuthCore {
+    pub fn new(settings: CoreSettings) -> Self {
+        PreAuthCore {
+            buffer: CommandBuffer::new(settings.buffer_size),
+            errors: 0,
+            max_errors: settings.max_errors,
+            quit: false,
+            client: ClientLogin::default(),
+            salt: None,
+            logs: VecDeque::new(),
+            internal_error: settings.internal_error,
+            starttls: settings.starttls,
+            tls: settings.tls,
+        }
+    }
+
+    /// The STARTTLS handshake succeeded.
+    pub fn tls_established(&mut self) {
+        self.tls = true;
+    }
+
+    /// `starttls only` and not yet TLS: every login command is refused.
+    pub fn starttls_only(&self) -> bool {
+        !self.tls && self.starttls == Starttls::Only
+    }
+
+    /// STARTTLS (STLS) is accepted now.
+    pub fn may_start_tls(&self) -> bool {
+        !self.tls && self.starttls != Starttls::Off
+    }
+
+    /// Which of a capability list's three variants (built at config time) applies:
+    /// with STARTTLS offered, with STARTTLS offered and logins hidden, or neither.
+    pub fn by_tls_state<'a>(
+        &self,
+        plain: &'a [u8],
+        starttls: &'a [u8],
+        starttls_only: &'a [u8],
+    ) -> &'a [u8] {
+        match (self.tls, self.starttls) {
+            (false, Starttls::On) => starttls,
+            (false, Starttls::Only) => starttls_only,
+            _ => plain,
+        }
+    }
+
+    /// Queues an info-level log line for the driver ([`take_log`](Self::take_log)).
+    pub fn log(&mut self, message: String) {
+        self.logs.push_back(message);
+    }
+
+    /// Counts a syntax error; the one that reaches `max_errors` closes.
+    pub fn count_error(&mut self) {
+        self.errors = self.errors.saturating_add(1);
+        if self.errors >= self.max_errors {
+            self.log("client sent too many invalid commands".into());
+            self.quit = true;
+        }
+    }
+
+    /// The buffer filled up without a complete line: log it, showing only its first
+    /// `words` words (see [`super::redacted_words`]), and close after the reply.
+    pub fn too_long_command(&mut self, words: usize) {
+        let command = super::redacted_words(self.buffer.contents(), words);
+        self.log(format!("client sent too long command {command}"));
+        self.quit = true;
+    }
+
+    /// A SASL response for `wait`; `None` (the invalid-command reply) when refused,
+    /// which is logged.
+    pub fn sasl_respond(&mut self, wait: SaslWait, response: &[u8]) -> Option<SaslStep> {
+        self.client.respond(wait, response, &mut self.logs)
+    }
+
+    /// The action for a finished reply: close after it if `quit`, else a STARTTLS
+    /// handshake if `start_tls`, else keep going.
+    pub fn reply(&self, line: Vec<u8>, start_tls: bool) -> Action {
+        if self.quit {
+            Action::ReplyAndClose(line)
+        } else if start_tls {
+            Action::StartTls(line)
+        } else {
+            Action::Reply(line)
+        }
+    }
+
+    /// Hands the credentials to auth_http; pipelined bytes stay buffered. The caller
+    /// resets its parser to a line start.
+    pub fn authenticate(&mut self, method: AuthMethod, smtp: Option<SmtpEnvelope>) -> Action {
+        self.buffer.reset_if_consumed();
+        Action::Authenticate(self.client.credentials(method, &self.salt, smtp))
+    }
+
+    pub fn free_space(&self) -> usize {
+        self.buffer.free_space()
+    }
+
+    pub fn receive(&mut self, data: &[u8]) {
+        self.buffer.append(data);
+    }
+
+    pub fn internal_error(&self) -> &'static [u8] {
+        self.internal_error
+    }
+
+    /// Only for a successful login: the machine is done with these bytes.
+    pub fn take_pipelined(&mut self) -> Vec<u8> {
+        self.buffer.take_unconsumed()
+    }
+
+    pub fn take_log(&mut self) -> Option<String> {
+        self.logs.pop_front()
+    }
+
+    pub fn login(&self) -> &[u8] {
+        &self.client.login
+    }
+}
+
+/// Inside an `impl PreAuth for ...` of a machine with a `core: PreAuthCore` field: the
+/// methods that only forward to the core.
+macro_rules! delegate_pre_auth_core {
+    () => {
+        fn free_space(&self) -> usize {
+            self.core.free_space()
+        }
+
+        fn receive(&mut self, data: &[u8]) {
+            self.core.receive(data)
+        }
+
+        fn internal_error(&self) -> &'static [u8] {
+            self.core.internal_error()
+        }
+
+        fn take_pipelined(&mut self) -> Vec<u8> {
+            self.core.take_pipelined()
+        }
+
+        fn take_log(&mut self) -> Option<String> {
+            self.core.take_log()
+        }
+
+        fn login(&self) -> &[u8] {
+            self.core.login()
+        }
+    };
+}
+pub(crate) use delegate_pre_auth_core;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core(max_errors: u32, starttls: Starttls) -> PreAuthCore {
+        PreAuthCore::new(CoreSettings {
+            buffer_size: 16,
+            max_errors,
+            internal_error: b"-ERR\r\n",
+            starttls,
+            tls: false,
+        })
+    }
+
+    #[test]
+    fn the_error_that_reaches_max_errors_logs_and_closes() {
+        let mut core = core(2, Starttls::Off);
+        core.count_error();
+        assert_eq!(
+            core.reply(b"x\r\n".to_vec(), false),
+            Action::Reply(b"x\r\n".to_vec())
+        );
+        assert_eq!(core.take_log(), None);
+        core.count_error();
+        assert_eq!(
+            core.take_log().as_deref(),
+            Some("client sent too many invalid commands")
+        );
+        assert_eq!(
+            core.reply(b"x\r\n".to_vec(), true),
+            Action::ReplyAndClose(b"x\r\n".to_vec())
+        );
+    }
+
+    #[test]
+    fn too_long_command_shows_only_the_first_words() {
+        let mut core = core(5, Starttls::Off);
+        core.receive(b"PASS secret and more bytes");
+        assert_eq!(core.free_space(), 0);
+        core.too_long_command(1);
+        let log = "client sent too long command \"PASS...\" (16 bytes)";
+        assert_eq!(core.take_log().as_deref(), Some(log));
+        assert!(core.quit);
+    }
+
+    #[test]
+    fn tls_state_picks_the_capability_variant() {
+        let mut only = core(5, Starttls::Only);
+        assert!(only.starttls_only() && only.may_start_tls());
+        assert_eq!(only.by_tls_state(b"p", b"s", b"o"), b"o");
+        only.tls_established();
+        assert!(!only.starttls_only() && !only.may_start_tls());
+        assert_eq!(only.by_tls_state(b"p", b"s", b"o"), b"p");
+        assert_eq!(core(5, Starttls::On).by_tls_state(b"p", b"s", b"o"), b"s");
+        assert!(!core(5, Starttls::Off).may_start_tls());
+    }
+}
