@@ -42,6 +42,7 @@ impl ReadReady for tokio::net::TcpStream {
     }
 }
 
+#[cfg(test)]
 impl ReadReady for tokio::io::DuplexStream {}
 
 /// The largest read per direction. 64 KiB from the backend becomes four full TLS

@@ -26,13 +26,6 @@ pub enum ClientStream {
     Detached,
 }
 
-/// What the auth server is told about a TLS client (`Auth-SSL-*`).
-#[derive(Debug, Clone, Default)]
-pub struct TlsSummary {
-    pub protocol: String,
-    pub cipher: String,
-}
-
 impl ClientStream {
     pub fn is_tls(&self) -> bool {
         matches!(self, ClientStream::Tls(_))
@@ -60,20 +53,6 @@ impl ClientStream {
         match self {
             ClientStream::Tls(s) => Some(s.ssl()),
             ClientStream::Plain(_) | ClientStream::Detached => None,
-        }
-    }
-
-    pub fn tls_summary(&self) -> Option<TlsSummary> {
-        match self {
-            ClientStream::Plain(_) | ClientStream::Detached => None,
-            ClientStream::Tls(s) => Some(TlsSummary {
-                protocol: s.ssl().version_str().to_string(),
-                cipher: s
-                    .ssl()
-                    .current_cipher()
-                    .map(|c| c.name().to_string())
-                    .unwrap_or_default(),
-            }),
         }
     }
 }

@@ -21,8 +21,6 @@ pub mod smtp;
 mod testkit;
 pub(crate) mod verb_line;
 
-use crate::config::AuthMethods;
-
 /// What the driver must do next for a pre-auth machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -187,14 +185,6 @@ pub trait BackendLogin: Send {
     fn free_space(&self) -> usize;
     /// nginx's current `while ...` log action, e.g. `reading response from upstream`.
     fn log_action(&self) -> &'static str;
-}
-
-/// The `AuthMethods` every protocol falls back to when nothing is configured.
-pub fn default_methods() -> AuthMethods {
-    AuthMethods {
-        plain: true,
-        ..AuthMethods::default()
-    }
 }
 
 /// What a log line may show of a client's command, quoted: the first two words (the

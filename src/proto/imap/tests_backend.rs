@@ -157,7 +157,10 @@ fn pre_auth_machines_build_the_login_with_the_client_tag() {
     let settings = ImapSettings {
         client_buffer: 4096,
         capabilities: vec!["IMAP4rev1".into()],
-        auth: crate::proto::default_methods(),
+        auth: crate::config::AuthMethods {
+            plain: true,
+            ..Default::default()
+        },
     };
     let mut imap = ImapPreAuth::new(&settings, Starttls::Off, 5, "mx.test", false);
     imap.receive(b"A7 AUTHENTICATE PLAIN\r\n");
