@@ -170,15 +170,9 @@ impl AuthRequest {
 
 impl std::fmt::Debug for AuthRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthRequest")
-            .field("method", &self.method)
-            .field("login", &String::from_utf8_lossy(&self.login))
-            .field("password", &"<redacted>")
-            .field(
-                "salt",
-                &self.salt.as_ref().map(|s| String::from_utf8_lossy(s)),
-            )
-            .field("protocol", &self.protocol)
+        let mut d = f.debug_struct("AuthRequest");
+        crate::proto::debug_secret_fields(&mut d, self.method, &self.login, self.salt.as_deref());
+        d.field("protocol", &self.protocol)
             .field("attempt", &self.attempt)
             .field("client_ip", &self.client_ip)
             .field("client_host", &self.client_host)

@@ -80,17 +80,24 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("method", &self.method)
-            .field("login", &String::from_utf8_lossy(&self.login))
-            .field("password", &"<redacted>")
-            .field(
-                "salt",
-                &self.salt.as_ref().map(|s| String::from_utf8_lossy(s)),
-            )
-            .field("smtp", &self.smtp)
-            .finish()
+        let mut d = f.debug_struct("Credentials");
+        debug_secret_fields(&mut d, self.method, &self.login, self.salt.as_deref());
+        d.field("smtp", &self.smtp).finish()
     }
+}
+
+/// The method, login, a redacted password and the salt: the Debug fields every type
+/// that carries a client's credentials shows, so none of them can leak the password.
+pub(crate) fn debug_secret_fields(
+    d: &mut std::fmt::DebugStruct<'_, '_>,
+    method: AuthMethod,
+    login: &[u8],
+    salt: Option<&[u8]>,
+) {
+    d.field("method", &method)
+        .field("login", &String::from_utf8_lossy(login))
+        .field("password", &"<redacted>")
+        .field("salt", &salt.map(String::from_utf8_lossy));
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
