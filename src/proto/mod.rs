@@ -219,3 +219,32 @@ pub fn redacted_words(buffer: &[u8], words: usize) -> String {
         buffer.len()
     )
 }
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_password() {
+        let creds = Credentials {
+            method: AuthMethod::Plain,
+            login: b"alice".to_vec(),
+            password: b"s3cret-pw".to_vec(),
+            salt: None,
+            smtp: None,
+        };
+        let shown = format!("{creds:?}");
+        assert!(
+            shown.contains("alice") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        let request = crate::auth::AuthRequest::new(
+            creds,
+            crate::config::Protocol::Imap,
+            1,
+            std::net::IpAddr::from([127, 0, 0, 1]),
+        );
+        assert!(!format!("{request:?}").contains("s3cret-pw"));
+    }
+}
