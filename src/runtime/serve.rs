@@ -299,8 +299,13 @@ async fn accept_loop(
             id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
         };
         let session = async move {
-            session::serve(server, accepted).await;
-            drop(slot);
+            if let Some(logged_in) = session::serve(server, accepted).await {
+                // A small task for the long part of the session; this one ends.
+                tokio::spawn(async move {
+                    logged_in.relay().await;
+                    drop(slot);
+                });
+            }
         };
         tokio::spawn(session);
     }

@@ -26,6 +26,7 @@ use crate::proto::pop3::Pop3PreAuth;
 use crate::proto::PreAuth;
 
 pub use accept::{cert_refusal_line, Peer};
+pub use dialogue::LoggedIn;
 pub use context::{SessionLog, CLIENT_TIMED_OUT, UPSTREAM_TIMED_OUT};
 
 /// A server block ready to serve: its config, its TLS context, and its own
@@ -49,9 +50,11 @@ pub struct Accepted {
     pub id: u64,
 }
 
-/// Serves one connection to the end. Never panics on peer input; every way out is
-/// logged with who ended the session and why.
-pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
+/// Serves one connection up to a successful backend login, and hands the logged-in
+/// pair back for the caller to relay in a task of its own (see [`LoggedIn`]).
+/// Never panics on peer input; every other way out is logged with who ended the
+/// session and why.
+pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) -> Option<LoggedIn> {
     let Accepted {
         mut stream,
         peer,
@@ -89,7 +92,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
         ))
         .await
         else {
-            return;
+            return None;
         };
         origin = accept::peer_after_header(conf, peer, local, header.addrs);
         log.client = origin.client.ip();
@@ -98,17 +101,17 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
     if implicit_tls {
         let Some(ctx) = &server.tls else {
             log.error("no TLS context for \"listen ... ssl\"", None);
-            return;
+            return None;
         };
         match Box::pin(timeout_at(accept_deadline, client.into_tls(ctx))).await {
             Ok(Ok(tls)) => client = tls,
             Ok(Err(e)) => {
                 log.info(&e.to_string(), Some("SSL handshaking"));
-                return;
+                return None;
             }
             Err(_) => {
                 log.info(CLIENT_TIMED_OUT, Some("SSL handshaking"));
-                return;
+                return None;
             }
         }
     }
@@ -120,7 +123,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
     ))
     .await
     {
-        return;
+        return None;
     }
     let machine: Box<dyn PreAuth> = match conf.protocol {
         Protocol::Imap => Box::new(ImapPreAuth::new(
@@ -140,5 +143,5 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) {
         Protocol::Smtp => return Box::pin(smtp::serve(server.clone(), client, log, origin)).await,
     };
     let deadline = Instant::now() + conf.timeout;
-    dialogue::run(server.clone(), client, machine, log, origin, deadline).await;
+    dialogue::run(server.clone(), client, machine, log, origin, deadline).await
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 
 use super::accept::Peer;
-use super::{dialogue, ServerRuntime, SessionLog};
+use super::{dialogue, LoggedIn, ServerRuntime, SessionLog};
 use crate::config::{Resolver, Server};
 use crate::net::dns::{self, DnsError};
 use crate::net::ClientStream;
@@ -28,7 +28,7 @@ pub(super) async fn serve(
     mut client: ClientStream,
     log: SessionLog,
     peer: Peer,
-) {
+) -> Option<LoggedIn> {
     let conf = server.conf.clone();
     let host = match &conf.resolver {
         Some(resolver) => client_host(resolver, peer.client.ip(), &log).await,
@@ -36,7 +36,7 @@ pub(super) async fn serve(
     };
     if !conf.smtp.greeting_delay.is_zero() && talked_first(&mut client, &conf, &log).await {
         let _ = timeout(CLOSE_GRACE, client.shutdown()).await;
-        return;
+        return None;
     }
     let smtp_client = SmtpClient {
         addr: peer.client.ip(),
@@ -48,7 +48,7 @@ pub(super) async fn serve(
         smtp_client,
     );
     let deadline = Instant::now() + conf.timeout;
-    dialogue::run(server, client, Box::new(machine), log, peer, deadline).await;
+    dialogue::run(server, client, Box::new(machine), log, peer, deadline).await
 }
 
 /// §7.2: PTR lookup, name check, then a forward lookup that must give the client's
