@@ -44,6 +44,14 @@ fn protocol_error(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
 
+/// The TLS version of the first handshake of this process.
+static NEGOTIATED: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// The TLS version the proxy negotiated, or `none` before any handshake.
+pub fn negotiated_version() -> &'static str {
+    NEGOTIATED.get().copied().unwrap_or("none")
+}
+
 /// One TLS connection with a read buffer (`buf[start..end]` holds unread bytes).
 pub struct Conn {
     stream: SslStream<TcpStream>,
@@ -67,6 +75,7 @@ impl Conn {
             .connect()
             .await
             .map_err(|e| io::Error::other(format!("TLS handshake: {e}")))?;
+        NEGOTIATED.get_or_init(|| stream.ssl().version_str());
         Ok(Conn {
             stream,
             buf: vec![0; READ_BUFFER].into_boxed_slice(),

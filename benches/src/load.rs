@@ -91,7 +91,10 @@ impl Errors {
         }
     }
 
+    /// Closes a record: the TLS version the proxy negotiated (so that a table never
+    /// compares two different handshakes) and the error count.
     fn report(&self, record: &mut Record) {
+        record.push("tls", crate::client::negotiated_version());
         record.push("errors", self.count.load(Ordering::Relaxed));
         if let Ok(Some(first)) = self.first.lock().as_deref() {
             record.push("first_error", first);

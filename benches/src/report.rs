@@ -87,6 +87,16 @@ fn table(records: &[Record]) -> String {
             row.target.met(baseline, candidate),
         ));
     }
+    for bench in ["logins", "relay", "idle"] {
+        let versions = variants(records, bench, "tls");
+        if versions.len() > 1 {
+            out.push_str(&format!(
+                "\n**{bench}: the proxies negotiated different TLS versions ({}): \
+                 the ratios compare different handshakes.**\n",
+                versions.join(", ")
+            ));
+        }
+    }
     for failing in records
         .iter()
         .filter(|r| r.get("errors").is_some_and(|e| e != "0"))
@@ -96,14 +106,18 @@ fn table(records: &[Record]) -> String {
     out
 }
 
-/// The distinct values of `key` among records of `bench`, numerically sorted.
+/// The distinct values of `key` among records of `bench`: numbers in numeric order, then
+/// words in text order.
 fn variants(records: &[Record], bench: &str, key: &str) -> Vec<String> {
     let mut values: Vec<String> = records
         .iter()
         .filter(|r| r.get("bench") == Some(bench))
         .filter_map(|r| r.get(key).map(String::from))
         .collect();
-    values.sort_by_key(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+    values.sort_by(|a, b| {
+        let key = |v: &String| (v.parse::<u64>().unwrap_or(u64::MAX), v.clone());
+        key(a).cmp(&key(b))
+    });
     values.dedup();
     values
 }
@@ -243,6 +257,21 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("\nerrors: bench=idle proxy=mailproxy conns=1000 rss_kib_per_conn=30 errors=2 first_error=x\n"));
+    }
+
+    #[test]
+    fn different_tls_versions_are_flagged() {
+        let same = records(
+            "bench=relay proxy=nginx conns=8 cpu_s_per_gib=1.5 tls=TLSv1.3 errors=0\n\
+             bench=relay proxy=mailproxy conns=8 cpu_s_per_gib=1.0 tls=TLSv1.3 errors=0\n",
+        );
+        assert!(!table(&same).contains("different TLS versions"));
+        let mixed = records(
+            "bench=relay proxy=nginx conns=8 cpu_s_per_gib=1.5 tls=TLSv1.2 errors=0\n\
+             bench=relay proxy=mailproxy conns=8 cpu_s_per_gib=1.0 tls=TLSv1.3 errors=0\n",
+        );
+        let out = table(&mixed);
+        assert!(out.contains("**relay: the proxies negotiated different TLS versions (TLSv1.2, TLSv1.3)"), "{out}");
     }
 
     #[test]
