@@ -100,6 +100,12 @@ impl Pipe {
                     Poll::Pending => return Progress::Pending { read, wrote },
                 }
             }
+            // All of it handed over; a TLS client stream sends it now, as one `send`.
+            match Pin::new(&mut *to).poll_flush(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Progress::WriteError(e),
+                Poll::Pending => return Progress::Pending { read, wrote },
+            }
             self.buf.clear();
             self.start = 0;
             if self.buf.capacity() == 0 {

@@ -8,20 +8,23 @@ pub mod dns;
 pub mod listener;
 pub mod proxy_protocol;
 pub mod tls;
+mod tls_socket;
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use openssl::ssl::{Ssl, SslContext, SslRef};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
+use tls_socket::TlsSocket;
+
 /// A client connection, before or after TLS.
 pub enum ClientStream {
     Plain(TcpStream),
-    Tls(Box<SslStream<TcpStream>>),
+    Tls(Box<SslStream<TlsSocket>>),
     /// Taken away for a STARTTLS handshake that did not give it back: every I/O fails.
     Detached,
 }
@@ -40,12 +43,21 @@ impl ClientStream {
             ClientStream::Detached => return Err(detached()),
         };
         let ssl = Ssl::new(ctx).map_err(io::Error::other)?;
-        let mut stream = SslStream::new(ssl, tcp).map_err(io::Error::other)?;
+        let mut stream = SslStream::new(ssl, TlsSocket::new(tcp)).map_err(io::Error::other)?;
         Pin::new(&mut stream)
             .accept()
             .await
             .map_err(|e| io::Error::other(handshake_error(&e)))?;
+        stream.get_mut().coalesce();
         Ok(ClientStream::Tls(Box::new(stream)))
+    }
+
+    /// Writes all of `bytes` and waits until they are in the socket (a TLS stream
+    /// collects records until it is flushed).
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.write_all(bytes).await?;
+        self.flush().await
     }
 
     /// The TLS connection, for certificate checks and `Auth-SSL-*` details.
@@ -104,15 +116,27 @@ impl AsyncWrite for ClientStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            ClientStream::Tls(s) => {
+                let n = ready!(Pin::new(s.as_mut()).poll_write(cx, buf))?;
+                // The records of this write leave in one `send`. What the socket cannot
+                // take now goes with the next write, or with `poll_flush`.
+                if let Poll::Ready(Err(e)) = s.get_mut().poll_drain(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Ok(n))
+            }
             ClientStream::Detached => Poll::Ready(Err(detached())),
         }
     }
 
+    /// Done when every byte written so far is in the socket.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            ClientStream::Tls(s) => {
+                ready!(Pin::new(s.as_mut()).poll_flush(cx))?;
+                s.get_mut().poll_drain(cx)
+            }
             ClientStream::Detached => Poll::Ready(Ok(())),
         }
     }
@@ -132,7 +156,7 @@ impl crate::relay::ReadReady for ClientStream {
         match self {
             ClientStream::Plain(s) => s.poll_read_ready(cx),
             ClientStream::Tls(s) if s.ssl().pending() > 0 => Poll::Ready(Ok(())),
-            ClientStream::Tls(s) => s.get_ref().poll_read_ready(cx),
+            ClientStream::Tls(s) => s.get_ref().tcp().poll_read_ready(cx),
             ClientStream::Detached => Poll::Ready(Ok(())),
         }
     }

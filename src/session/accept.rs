@@ -6,7 +6,6 @@
 use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::AsyncReadExt;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
@@ -146,7 +145,7 @@ pub(super) async fn client_cert_allowed(
     log.info(&refusal.log_message(), Some(action));
     client_cert::forget_session(ssl);
     let line = cert_refusal_line(conf.protocol, &refusal);
-    let _ = timeout_at(Instant::now() + conf.timeout, client.write_all(line)).await;
+    let _ = timeout_at(Instant::now() + conf.timeout, client.send(line)).await;
     false
 }
 

@@ -113,7 +113,7 @@ impl Dialogue {
 
     async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         let limit = self.conf().timeout;
-        match timeout(limit, self.client.write_all(bytes)).await {
+        match timeout(limit, self.client.send(bytes)).await {
             Ok(r) => r,
             Err(_) => {
                 self.log.info(CLIENT_TIMED_OUT, Some("in auth state"));

@@ -112,7 +112,7 @@ async fn talked_first(client: &mut ClientStream, conf: &Server, log: &SessionLog
         redacted_command(&buf[..n])
     );
     log.info(&message, Some("in delay pipelining state"));
-    let _ = timeout(conf.timeout, client.write_all(INVALID_PIPELINING)).await;
+    let _ = timeout(conf.timeout, client.send(INVALID_PIPELINING)).await;
     true
 }
 
