@@ -40,9 +40,8 @@ async fn exchange(
     };
     match target {
         AuthTarget::Tcp(addr) => {
+            // No TCP_NODELAY: the request is one write, which Nagle never holds back.
             let stream = TcpStream::connect(addr).await.map_err(connect_error)?;
-            // The request goes out in one write; no point in delaying it.
-            let _ = stream.set_nodelay(true);
             talk(stream, peer, request).await
         }
         AuthTarget::Unix(path) => {

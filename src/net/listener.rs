@@ -36,6 +36,16 @@ pub struct Routes {
 }
 
 impl Routes {
+    /// The local address of a connection accepted here: the listen address itself,
+    /// unless that is a wildcard (one `getsockname` saved per connection otherwise).
+    pub fn local_addr_of(&self, stream: &tokio::net::TcpStream) -> SocketAddr {
+        if self.addr.ip().is_unspecified() {
+            stream.local_addr().unwrap_or(self.addr)
+        } else {
+            self.addr
+        }
+    }
+
     /// The route for a connection that arrived on `local`.
     pub fn route_for(&self, local: SocketAddr) -> &Route {
         self.routes

@@ -25,6 +25,8 @@ use crate::relay::CHUNK;
 /// Room for one relay chunk cut into full records (each adds at most 22 bytes in TLS 1.3
 /// and 29 in TLS 1.2 with AES-GCM), so one `SSL_write` of a chunk fits.
 const LIMIT: usize = CHUNK + 1024;
+/// A TLS record carrying the most data a record may hold (16 KiB).
+const FULL_RECORD: usize = 16 * 1024;
 
 pub struct TlsSocket {
     tcp: TcpStream,
@@ -100,7 +102,10 @@ impl AsyncWrite for TlsSocket {
             return Pin::new(&mut this.tcp).poll_write(cx, buf);
         }
         if this.out.capacity() == 0 {
-            this.out.reserve_exact(LIMIT);
+            // A full record means bulk data: room for a whole chunk at once. A reply
+            // line gets what it needs, not 65 KiB to allocate and give back.
+            let room = if buf.len() >= FULL_RECORD { LIMIT } else { buf.len() };
+            this.out.reserve_exact(room);
         }
         this.out.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))

@@ -287,12 +287,13 @@ async fn accept_loop(
             continue;
         };
         let current = assignment.borrow().clone();
-        let local = stream.local_addr().unwrap_or(current.routes.addr);
+        let local = current.routes.local_addr_of(&stream);
         let route = current.routes.route_for(local);
         let server = current.servers[route.server].clone();
         let accepted = Accepted {
             stream,
             peer,
+            local,
             listen_text: route.text.clone(),
             implicit_tls: route.listen.ssl,
             proxy_protocol: route.listen.proxy_protocol,

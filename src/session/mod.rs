@@ -41,6 +41,8 @@ pub struct ServerRuntime {
 pub struct Accepted {
     pub stream: TcpStream,
     pub peer: SocketAddr,
+    /// The address the client connected to.
+    pub local: SocketAddr,
     /// The `listen` address text for logs (`server: ...`).
     pub listen_text: String,
     /// `listen ... ssl`.
@@ -58,6 +60,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) -> Option<Log
     let Accepted {
         mut stream,
         peer,
+        local,
         listen_text,
         implicit_tls,
         proxy_protocol,
@@ -82,7 +85,6 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) -> Option<Log
     let conf = &server.conf;
     // One `timeout` covers the PROXY header and the implicit TLS handshake, as in nginx.
     let accept_deadline = Instant::now() + conf.timeout;
-    let local = stream.local_addr().unwrap_or(peer);
     let mut origin = accept::peer_after_header(conf, peer, local, None);
     if proxy_protocol {
         let Some(header) = Box::pin(accept::read_proxy_header(
