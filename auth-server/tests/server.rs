@@ -85,6 +85,7 @@ impl Server {
             timeout: Duration::from_secs(5),
             headers: vec![("X-Auth-Key".into(), "s3cret".into())],
             pass_client_cert: false,
+            keepalive: 0,
         }
     }
 

@@ -188,27 +188,45 @@ pub async fn auth(args: &Args) -> Result<(), String> {
     let (host, port) = backend
         .rsplit_once(':')
         .ok_or_else(|| format!("--backend {backend:?}: expected HOST:PORT"))?;
-    let reply = format!(
-        "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: {host}\r\nAuth-Port: {port}\r\n\r\n"
-    );
-    let reply: Arc<[u8]> = reply.into_bytes().into();
+    let headers = format!("Auth-Status: OK\r\nAuth-Server: {host}\r\nAuth-Port: {port}\r\n");
+    let replies = AuthReplies {
+        http10: format!("HTTP/1.0 200 OK\r\n{headers}\r\n").into_bytes().into(),
+        http11: format!("HTTP/1.1 200 OK\r\n{headers}Content-Length: 0\r\n\r\n")
+            .into_bytes()
+            .into(),
+    };
     let listener = listen(args).await?;
-    accept_loop(listener, move |socket| answer_auth(socket, reply.clone())).await
+    accept_loop(listener, move |socket| answer_auth(socket, replies.clone())).await
 }
 
-/// Reads the request head (up to the blank line) and sends the fixed answer.
-async fn answer_auth(mut socket: TcpStream, reply: Arc<[u8]>) -> io::Result<()> {
+/// nginx's HTTP/1.0 request gets an answer and a close; an HTTP/1.1 request (mailproxy's
+/// `auth_http_keepalive`) gets a framed answer on a connection that stays open.
+#[derive(Clone)]
+struct AuthReplies {
+    http10: Arc<[u8]>,
+    http11: Arc<[u8]>,
+}
+
+/// Reads request heads (up to the blank line) and sends the fixed answer.
+async fn answer_auth(mut socket: TcpStream, replies: AuthReplies) -> io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = socket.read(&mut chunk).await?;
-        if n == 0 || head.len() + n > MAX_AUTH_REQUEST {
-            return Ok(());
+    loop {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 || head.len() + n > MAX_AUTH_REQUEST {
+                return Ok(());
+            }
+            head.extend_from_slice(&chunk[..n]);
         }
-        head.extend_from_slice(&chunk[..n]);
+        let keep = head.split(|&b| b == b'\n').next().is_some_and(|l| l.ends_with(b"HTTP/1.1\r"));
+        if !keep {
+            socket.write_all(&replies.http10).await?;
+            return socket.shutdown().await;
+        }
+        socket.write_all(&replies.http11).await?;
+        head.clear();
     }
-    socket.write_all(&reply).await?;
-    socket.shutdown().await
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ fn http_for(target: AuthTarget, timeout_ms: u64) -> AuthHttp {
         timeout: Duration::from_millis(timeout_ms),
         headers: Vec::new(),
         pass_client_cert: false,
+        keepalive: 0,
     }
 }
 

@@ -17,6 +17,7 @@
 mod client;
 mod error;
 pub mod headers;
+mod pool;
 mod request;
 mod response;
 
@@ -24,5 +25,6 @@ pub use client::{query, resolve, RESOLVE_TIMEOUT};
 pub use error::{AuthError, ErrorOrigin, LOG_ACTION};
 pub use request::{escape, AuthRequest, ProxyAddrs, SslInfo};
 pub use response::{
-    parse_response, AuthResponse, BackendAddr, Outcome, ResponseParser, MAX_RESPONSE_HEAD,
+    parse_response, AuthResponse, BackendAddr, Framing, Outcome, ResponseParser,
+    MAX_RESPONSE_HEAD,
 };

@@ -17,6 +17,7 @@ fn http(headers: &[(&str, &str)]) -> AuthHttp {
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
         pass_client_cert: false,
+        keepalive: 0,
     }
 }
 

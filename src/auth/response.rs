@@ -298,12 +298,60 @@ fn parse_decimal(text: &[u8]) -> Option<u64> {
     })
 }
 
+/// What a response head says about its connection: whether, once the body is read,
+/// it can carry another request (`auth_http_keepalive`; nginx never asks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Framing {
+    /// The status line said `HTTP/1.1` or a later 1.x.
+    pub http11: bool,
+    /// `Connection: close`.
+    pub close: bool,
+    /// `Connection: keep-alive`.
+    pub keep_alive: bool,
+    pub content_length: Option<u64>,
+    /// A `Transfer-Encoding`, or two different `Content-Length`s: the body's end is not
+    /// followed, so the connection is not reused.
+    pub unframed: bool,
+}
+
+impl Framing {
+    /// The body length to read before the connection can be used again, or `None`
+    /// when it cannot (the body runs to the close, or the server said so).
+    pub fn reusable_after(&self) -> Option<u64> {
+        if self.close || self.unframed || !(self.http11 || self.keep_alive) {
+            return None;
+        }
+        self.content_length
+    }
+
+    fn note(&mut self, name: &[u8], value: &[u8]) {
+        let is = |header: &str| name.eq_ignore_ascii_case(header.as_bytes());
+        if is("Connection") {
+            for token in value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if is("Content-Length") {
+            let length = parse_decimal(value);
+            match (self.content_length, length) {
+                (_, None) => self.unframed = true,
+                (Some(seen), Some(new)) if seen != new => self.unframed = true,
+                (_, Some(new)) => self.content_length = Some(new),
+            }
+        } else if is("Transfer-Encoding") {
+            self.unframed = true;
+        }
+    }
+}
+
 /// Where the parser stands inside the response head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Matching `HTTP/`; the number says how many of its bytes matched so far.
     StatusPrefix(usize),
-    StatusLine,
+    /// After `HTTP/`; the number counts the bytes seen of the rest of the line.
+    StatusLine(usize),
     StatusCr,
     LineStart,
     Name,
@@ -326,6 +374,7 @@ pub struct ResponseParser {
     /// are trimmed, inner ones kept, tabs are text).
     pending_spaces: usize,
     response: AuthResponse,
+    framing: Framing,
 }
 
 const STATUS_PREFIX: &[u8] = b"HTTP/";
@@ -343,6 +392,7 @@ impl ResponseParser {
                 peer: peer.into(),
                 ..AuthResponse::default()
             },
+            framing: Framing::default(),
         }
     }
 
@@ -374,6 +424,17 @@ impl ResponseParser {
         Ok(None)
     }
 
+    /// Bytes of the head, blank line included, once the head is complete: what a
+    /// read returned beyond them is the start of the body.
+    pub fn head_len(&self) -> usize {
+        self.seen
+    }
+
+    /// What the head said about the connection (complete once the head is).
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
     /// The error for an auth server that closed before the end of the head.
     pub fn closed_early(&self) -> AuthError {
         AuthError::Closed { peer: self.peer() }
@@ -389,7 +450,7 @@ impl ResponseParser {
             State::StatusPrefix(matched) => {
                 if b == STATUS_PREFIX[matched] {
                     self.state = match matched + 1 {
-                        n if n == STATUS_PREFIX.len() => State::StatusLine,
+                        n if n == STATUS_PREFIX.len() => State::StatusLine(0),
                         n => State::StatusPrefix(n),
                     };
                     return Ok(false);
@@ -401,11 +462,25 @@ impl ResponseParser {
                 }
                 self.header_step(b)
             }
-            State::StatusLine => {
+            State::StatusLine(at) => {
                 match b {
-                    b'\r' => self.state = State::StatusCr,
-                    b'\n' => self.state = State::LineStart,
-                    _ => {}
+                    b'\r' | b'\n' => {
+                        // Fewer than three version bytes (`HTTP/1`): not 1.1.
+                        self.framing.http11 &= at >= 3;
+                        self.state = if b == b'\r' { State::StatusCr } else { State::LineStart };
+                    }
+                    _ => {
+                        // `1.1` and later minors: the line starts with `1.` and a digit
+                        // other than 0; `http11` holds "matched so far" until then.
+                        let expected = match at {
+                            0 => b == b'1',
+                            1 => b == b'.',
+                            2 => b.is_ascii_digit() && b != b'0',
+                            _ => true,
+                        };
+                        self.framing.http11 = (at == 0 || self.framing.http11) && expected;
+                        self.state = State::StatusLine(at + 1);
+                    }
                 }
                 Ok(false)
             }
@@ -451,6 +526,7 @@ impl ResponseParser {
         let name = std::mem::take(&mut self.name);
         let value = std::mem::take(&mut self.value);
         self.pending_spaces = 0;
+        self.framing.note(&name, &value);
         self.response.apply(&name, &value);
         self.state = State::LineStart;
     }

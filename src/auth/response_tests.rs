@@ -381,3 +381,41 @@ fn nginx_status_accumulation_quirks() {
         Outcome::Failure { wait: None, .. }
     ));
 }
+
+fn framing_of(head: &[u8]) -> Framing {
+    let mut parser = ResponseParser::new("x");
+    parser.feed(head).unwrap().expect("complete head");
+    parser.framing()
+}
+
+#[test]
+fn framing_says_when_a_connection_can_be_kept() {
+    let kept = framing_of(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
+    assert!(kept.http11);
+    assert_eq!(kept.reusable_after(), Some(12));
+    assert_eq!(framing_of(b"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n").reusable_after(), Some(0));
+    // HTTP/1.0 only with an explicit keep-alive.
+    assert_eq!(framing_of(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n").reusable_after(), None);
+    let ka = b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 3\r\n\r\n";
+    assert_eq!(framing_of(ka).reusable_after(), Some(3));
+    for head in [
+        &b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 3\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        b"HTTP/1\r\nContent-Length: 3\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n",
+        b"Auth-Status: OK\r\nContent-Length: 3\r\n\r\n",
+    ] {
+        assert_eq!(framing_of(head).reusable_after(), None, "{}", String::from_utf8_lossy(head));
+    }
+}
+
+#[test]
+fn head_len_marks_where_the_body_starts() {
+    let mut parser = ResponseParser::new("x");
+    let bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody";
+    assert!(parser.feed(bytes).unwrap().is_some());
+    assert_eq!(parser.head_len(), bytes.len() - 4);
+}

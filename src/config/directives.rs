@@ -167,6 +167,8 @@ pub static TABLE: &[Spec] = &[
     d("auth_http_timeout", MAIL_SERVER, ONE, Msec),
     d("auth_http_header", MAIL_SERVER, TWO, List),
     d("auth_http_pass_client_cert", MAIL_SERVER, ONE, Flag),
+    // mailproxy's own: not in nginx, which would refuse a config that uses it
+    d("auth_http_keepalive", MAIL_SERVER, ONE, Number),
     // ngx_mail_proxy_module
     d("proxy", MAIL_SERVER, ONE, Flag).with(Status::Silent),
     d("proxy_buffer", MAIL_SERVER, ONE, Size),

@@ -52,6 +52,7 @@ static DOCS: &[Doc] = &[
     ("auth_http_timeout", "auth_http_timeout time;", "60s", ""),
     ("auth_http_header", "auth_http_header header value;", "-", "Appended to every auth request."),
     ("auth_http_pass_client_cert", "auth_http_pass_client_cert on | off;", "off", ""),
+    ("auth_http_keepalive", "auth_http_keepalive connections;", "0 (off)", "**mailproxy only; nginx -t refuses it.** Keeps up to this many idle connections to a TCP auth_http server and asks over HTTP/1.1 instead of nginx's one HTTP/1.0 connection per request. A connection is reused only after a response with a `Content-Length` (at most 64 KiB of body) and no `Connection: close`; idle ones are closed after 30 s; a request that finds its reused connection closed is sent once more on a new one."),
     ("proxy", "proxy on | off;", "off", "Legacy; proxying always happens (nginx ignores it too)."),
     ("proxy_buffer", "proxy_buffer size;", "4k", ""),
     ("proxy_timeout", "proxy_timeout time;", "24h", "Relay idle timeout."),

@@ -256,6 +256,7 @@ fn server(server: &Scope, mail: &Scope, conf_dir: &Path) -> Server {
             timeout: v.time("auth_http_timeout", Duration::from_secs(60)),
             headers,
             pass_client_cert: v.flag("auth_http_pass_client_cert", false),
+            keepalive: usize::try_from(v.num("auth_http_keepalive", 0)).unwrap_or(usize::MAX),
         },
         proxy: ProxySettings {
             buffer: v.size("proxy_buffer", PAGE),

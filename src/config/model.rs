@@ -186,12 +186,23 @@ pub struct AuthHttp {
     /// `auth_http_header name value;` pairs, in order.
     pub headers: Vec<(String, String)>,
     pub pass_client_cert: bool,
+    /// `auth_http_keepalive`: idle connections to keep (0: nginx's one connection per
+    /// request, HTTP/1.0).
+    pub keepalive: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AuthTarget {
     Tcp(SocketAddr),
     Unix(PathBuf),
+}
+
+impl AuthHttp {
+    /// `auth_http_keepalive` is on and the server is reached over TCP (a unix socket
+    /// costs too little to connect to for a pool to pay).
+    pub fn keeps_connections(&self) -> bool {
+        self.keepalive > 0 && matches!(self.target, AuthTarget::Tcp(_))
+    }
 }
 
 impl std::fmt::Display for AuthTarget {
