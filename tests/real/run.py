@@ -33,7 +33,10 @@ import harness  # noqa: E402
 import haproxy  # noqa: E402
 from dovecot import PrivateDovecot, wait_for_port  # noqa: E402
 
-AUTH_VARIANTS = ("php", "rust")
+AUTH_VARIANTS = ("php", "rust", "rust-keepalive")
+# mailproxy's own `auth_http_keepalive` (nginx refuses the directive): the Rust auth server,
+# which speaks HTTP/1.1, with kept connections.
+KEEPALIVE_LINE = "    auth_http_keepalive 4;\n"
 
 
 @dataclass
@@ -87,7 +90,9 @@ def parse_args():
     args.auth = [a for a in args.auth.split(",") if a]
     unknown = set(args.auth) - set(AUTH_VARIANTS)
     if unknown or not args.auth:
-        parser.error(f"--auth takes php and/or rust, got {args.auth}")
+        parser.error(f"--auth takes any of {', '.join(AUTH_VARIANTS)}, got {args.auth}")
+    if args.proxy == "nginx" and "rust-keepalive" in args.auth:
+        parser.error("rust-keepalive uses auth_http_keepalive, which nginx does not have")
     return args
 
 
@@ -106,7 +111,7 @@ def resolve_binaries(args):
     needed = [args.proxy_bin, shutil.which("curl") or "curl", shutil.which("openssl") or "openssl"]
     if "php" in args.auth:
         needed += [shutil.which("php") or "php", args.auth_script]
-    if "rust" in args.auth:
+    if any(a.startswith("rust") for a in args.auth):
         needed.append(args.auth_bin)
     missing = [p for p in needed if not os.path.exists(p)]
     if missing:
@@ -158,6 +163,9 @@ def run_variant(children, args, variant, base):
     derived = harness.derive_proxy_config(
         template, tls_port=tls_port, starttls_port=starttls_port, auth_port=auth_port,
         cert=base.cert, key=base.key, state=state, pop3s_port=pop3s_port)
+    if variant == "rust-keepalive":
+        derived = derived.replace("mail {\n", "mail {\n" + KEEPALIVE_LINE, 1)
+        assert KEEPALIVE_LINE in derived, "no 'mail {' line to add auth_http_keepalive to"
     pp_port, haproxy_port = harness.free_port(), harness.free_port()
     conf.write_text(haproxy.add_proxy_protocol_server(derived, pp_port))
     capabilities, methods = harness.config_capabilities(template)
