@@ -81,23 +81,25 @@ EPHEMERAL_START=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
 for _ in 1 2 3 4 5 6 7 8 9 10; do
     BASE=$(( 20000 + (RANDOM % ((EPHEMERAL_START - 20010) / 10)) * 10 ))
     if port_free "$BASE" && port_free $((BASE + 1)) && port_free $((BASE + 2)) \
-        && port_free $((BASE + 3)); then
+        && port_free $((BASE + 3)) && port_free $((BASE + 4)); then
         break
     fi
 done
 BACKEND_PORT=$BASE AUTH_PORT=$((BASE + 1))
-declare -A PORT=([nginx]=$((BASE + 2)) [mailproxy]=$((BASE + 3)))
+declare -A PORT=([nginx]=$((BASE + 2)) [mailproxy]=$((BASE + 3)) [mailproxy-keepalive]=$((BASE + 4)))
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
 # One template for both proxies; only the port and the pid/log paths differ.
 write_config() { # NAME
-    local name=$1 user_line="" tls_line=""
+    local name=$1 user_line="" tls_line="" keepalive_line=""
     [[ $(id -u) == 0 ]] && user_line="user root;"
     # Always explicit: the two proxies' defaults differ (see docs/nginx-differences.md).
     tls_line="ssl_protocols TLSv1.2 TLSv1.3;"
     (( TLS12 )) && tls_line="ssl_protocols TLSv1.2;"
+    # mailproxy's own directive (nginx -t refuses it): kept auth_http connections.
+    [[ $name == mailproxy-keepalive ]] && keepalive_line="auth_http_keepalive 32;"
     cat > "$WORK/$name.conf" <<EOF
 load_module /usr/lib/nginx/modules/ngx_mail_module.so;
 $user_line
@@ -110,6 +112,7 @@ error_log $WORK/$name-error.log error;
 events { worker_connections 20000; }
 mail {
     auth_http 127.0.0.1:$AUTH_PORT/auth;
+    $keepalive_line
     server {
         listen 127.0.0.1:${PORT[$name]} ssl;
         protocol imap;
@@ -137,7 +140,7 @@ start() { # NAME: backend, auth, nginx or mailproxy
         backend) "$BENCH" backend --port "$BACKEND_PORT" --message-size "$MESSAGE_SIZE" & ;;
         auth) "$BENCH" auth --port "$AUTH_PORT" --backend "127.0.0.1:$BACKEND_PORT" & ;;
         nginx) nginx -c "$WORK/nginx.conf" -p "$WORK/" -e "$WORK/nginx-error.log" & ;;
-        mailproxy) "$WORK/bin/mailproxy" -c "$WORK/mailproxy.conf" & ;;
+        mailproxy*) "$WORK/bin/mailproxy" -c "$WORK/$name.conf" & ;;
     esac
     PID[$name]=$!
     local port=${PORT[$name]:-}
@@ -167,7 +170,7 @@ stop() { # NAME
 RESULTS=$WORK/results.txt
 : > "$RESULTS"
 PROXIES=(nginx)
-(( HAVE_MAILPROXY )) && PROXIES+=(mailproxy)
+(( HAVE_MAILPROXY )) && PROXIES+=(mailproxy mailproxy-keepalive)
 
 measure() { # PROXY BENCH-ARGS...
     local name=$1; shift
@@ -190,7 +193,7 @@ start_proxies() { # NAMES...: starts each; drops mailproxy from the run if it ca
     local name
     for name in "$@"; do
         if ! start "$name"; then
-            if [[ $name == mailproxy ]]; then
+            if [[ $name == mailproxy* ]]; then
                 MAILPROXY_NOTE="mailproxy did not start; nginx measured alone."
                 PROXIES=(nginx)
             else
@@ -200,7 +203,7 @@ start_proxies() { # NAMES...: starts each; drops mailproxy from the run if it ca
     done
 }
 
-for name in nginx mailproxy; do write_config "$name"; done
+for name in nginx mailproxy mailproxy-keepalive; do write_config "$name"; done
 start backend
 start auth
 
@@ -214,6 +217,8 @@ for round in $(seq "$ROUNDS"); do
         done
     done
     for name in "${order[@]}"; do
+        # The auth server plays no part in a relay: keep-alive changes nothing there.
+        [[ $name == mailproxy-keepalive ]] && continue
         measure "$name" relay --conns "$RELAY_CONNS" --duration "$WINDOW" --warmup 1
     done
     for name in "${order[@]}"; do stop "$name"; done
@@ -223,6 +228,7 @@ done
 for n in $IDLE_SIZES; do
     read -ra order <<< "$(order_for_round 1)"
     for name in "${order[@]}"; do
+        [[ $name == mailproxy-keepalive ]] && continue # idle sessions never ask the auth server again
         start_proxies "$name"
         measure "$name" idle --conns "$n" --parallel 64 --settle 1
         stop "$name"
