@@ -173,6 +173,7 @@ pub async fn logins(args: &Args) -> Result<Record, String> {
     if let (Some(b), Some(a)) = (before, after) {
         let cpu = a.cpu_seconds - b.cpu_seconds;
         record.push_f("cpu_s", cpu, 2);
+        record.push_f("steal_pct", b.steal_percent_until(&a), 1);
         if count > 0 {
             record.push_f("cpu_ms_per_login", cpu * 1000.0 / count as f64, 4);
         }
@@ -244,6 +245,7 @@ pub async fn relay(args: &Args) -> Result<Record, String> {
     if let (Some(b), Some(a)) = (before, after) {
         let cpu = a.cpu_seconds - b.cpu_seconds;
         record.push_f("cpu_s", cpu, 2);
+        record.push_f("steal_pct", b.steal_percent_until(&a), 1);
         if bytes > 0 {
             let gib = bytes as f64 / (1u64 << 30) as f64;
             record.push_f("cpu_s_per_gib", cpu / gib, 3);

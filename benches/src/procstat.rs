@@ -16,6 +16,22 @@ pub struct Usage {
     /// Sum of Pss from smaps_rollup, KiB: shared pages split between the processes sharing them.
     pub pss_kib: u64,
     pub processes: usize,
+    /// The whole machine's CPU ticks so far, and how many of them the hypervisor gave to
+    /// other guests (`steal` in /proc/stat): a window with much steal has noisy CPU figures.
+    pub machine_ticks: u64,
+    pub steal_ticks: u64,
+}
+
+impl Usage {
+    /// Percent of the machine's CPU time stolen between `self` and a later sample.
+    pub fn steal_percent_until(&self, later: &Usage) -> f64 {
+        let total = later.machine_ticks.saturating_sub(self.machine_ticks);
+        let steal = later.steal_ticks.saturating_sub(self.steal_ticks);
+        if total == 0 {
+            return 0.0;
+        }
+        100.0 * steal as f64 / total as f64
+    }
 }
 
 /// Samples `root` and its descendants; `None` when `root` is not running.
@@ -26,6 +42,10 @@ pub fn sample(root: u32) -> Option<Usage> {
     }
     let ticks_per_second = clock_ticks_per_second();
     let mut usage = Usage::default();
+    if let Some((total, steal)) = machine_ticks() {
+        usage.machine_ticks = total;
+        usage.steal_ticks = steal;
+    }
     for pid in pids {
         let Some(ticks) = cpu_ticks(pid) else {
             continue; // exited since the scan
@@ -36,6 +56,21 @@ pub fn sample(root: u32) -> Option<Usage> {
         usage.pss_kib += rollup_field_kib(pid, "Pss:").unwrap_or(0);
     }
     Some(usage)
+}
+
+/// The `cpu` line of /proc/stat: (all ticks, steal ticks).
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guests are
+    // already inside user and nice.
+    let total = ticks.iter().take(8).sum();
+    Some((total, *ticks.get(7)?))
 }
 
 fn clock_ticks_per_second() -> f64 {

@@ -102,6 +102,7 @@ fn table(records: &[Record]) -> String {
             ));
         }
     }
+    out.push_str(&steal_note(records));
     for failing in records
         .iter()
         .filter(|r| r.get("errors").is_some_and(|e| e != "0"))
@@ -109,6 +110,25 @@ fn table(records: &[Record]) -> String {
         out.push_str(&format!("\nerrors: {failing}\n"));
     }
     out
+}
+
+/// How much CPU time the hypervisor gave to other guests during the measured windows:
+/// the CPU figures of a window with much steal are noisy.
+fn steal_note(records: &[Record]) -> String {
+    let mut steal: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.get("steal_pct")?.parse().ok())
+        .collect();
+    if steal.is_empty() {
+        return String::new();
+    }
+    steal.sort_by(f64::total_cmp);
+    let median = steal[steal.len() / 2];
+    let max = steal[steal.len() - 1];
+    format!(
+        "\nCPU steal (time the hypervisor gave to other guests) in the measured windows: \
+         median {median:.1} %, max {max:.1} %.\n"
+    )
 }
 
 /// The distinct values of `key` among records of `bench`: numbers in numeric order, then
@@ -290,6 +310,17 @@ mod tests {
         assert!(out.contains("| proxy CPU per login (ms), 200 clients, mailproxy with `auth_http_keepalive` | 0.80 | 0.40 | 0.50 | ≤ 0.6× nginx | yes |"), "{out}");
         let without = records("bench=logins proxy=nginx concurrency=200 cpu_ms_per_login=1.0 errors=0\n");
         assert!(!table(&without).contains("keepalive"));
+    }
+
+    #[test]
+    fn steal_is_summarised() {
+        let recs = records(
+            "bench=relay proxy=nginx conns=8 cpu_s_per_gib=1.5 steal_pct=2.0 errors=0\n\
+             bench=relay proxy=mailproxy conns=8 cpu_s_per_gib=1.0 steal_pct=9.5 errors=0\n\
+             bench=logins proxy=mailproxy concurrency=1 cpu_ms_per_login=1.0 steal_pct=0.5 errors=0\n",
+        );
+        assert!(table(&recs).contains("median 2.0 %, max 9.5 %"));
+        assert!(!table(&records("bench=relay proxy=nginx conns=8 errors=0\n")).contains("steal"));
     }
 
     #[test]
