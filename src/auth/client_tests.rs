@@ -23,7 +23,7 @@ fn http_for(target: AuthTarget, timeout_ms: u64) -> AuthHttp {
     }
 }
 
-fn alice() -> AuthRequest {
+pub(super) fn alice() -> AuthRequest {
     AuthRequest {
         method: AuthMethod::Plain,
         login: b"alice".to_vec(),

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use super::tests::alice;
 use super::*;
-use crate::config::Protocol;
-use crate::proto::AuthMethod;
 
 const KEEP: &[u8] = b"HTTP/1.1 200 OK\r\nAuth-Status: OK\r\nAuth-Server: 10.0.0.1\r\n\
 Auth-Port: 143\r\nContent-Length: 5\r\n\r\nhello";
@@ -74,24 +73,8 @@ async fn read_head(stream: &mut TcpStream) -> Vec<u8> {
     got
 }
 
-fn request() -> AuthRequest {
-    AuthRequest {
-        method: AuthMethod::Plain,
-        login: b"alice".to_vec(),
-        password: b"secret".to_vec(),
-        salt: None,
-        protocol: Protocol::Imap,
-        attempt: 1,
-        client_ip: "127.0.0.1".parse().unwrap(),
-        client_host: None,
-        proxy_protocol: None,
-        smtp: None,
-        ssl: None,
-    }
-}
-
 async fn ask(s: &Server) -> AuthResponse {
-    let response = query(&s.http, &request()).await.unwrap();
+    let response = query(&s.http, &alice()).await.unwrap();
     assert_eq!(response.server.as_deref(), Some(&b"10.0.0.1"[..]));
     response
 }
@@ -171,7 +154,7 @@ async fn an_error_after_an_answer_began_is_not_retried() {
     const CUT: &[u8] = b"HTTP/1.1 200 OK\r\nAuth-Sta";
     let mut s = server(CUT, 1, 4).await;
     s.http.timeout = Duration::from_millis(300);
-    let err = query(&s.http, &request()).await.unwrap_err();
+    let err = query(&s.http, &alice()).await.unwrap_err();
     assert!(matches!(err, AuthError::TimedOut { .. }), "{err}");
     assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
 }
