@@ -191,7 +191,8 @@ measure() { # PROXY BENCH-ARGS...
             return 0
         fi
         echo "$line"
-        steal=$(grep -o 'steal_pct=[0-9.]*' <<< "$line" | cut -d= -f2)
+        # Idle records have no CPU window, hence no steal figure.
+        steal=$(grep -o 'steal_pct=[0-9.]*' <<< "$line" | cut -d= -f2 || true)
         if (( attempt < 3 )) && [[ -n $steal ]] && awk -v s="$steal" -v m="$MAX_STEAL_PCT" 'BEGIN { exit !(s > m) }'; then
             log "$name: ${steal} % of the CPU time was stolen in that window; measuring again"
             echo "# discarded (steal): $line" >> "$RESULTS"
