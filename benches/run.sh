@@ -6,6 +6,7 @@
 #   bash benches/run.sh [--quick] [--tls12] [--nginx-only] [--no-doc]
 #
 #   --quick       short run (< 2 min): 4 s windows, one round, idle tests at 1,000 and 5,000
+#   (full: 15 s windows, three rounds in alternating order, idle tests up to 9,000)
 #   --tls12       both proxies with `ssl_protocols TLSv1.2;` (default: `TLSv1.2 TLSv1.3`, set in
 #                 both configs: nginx 1.22.1's default is TLS 1.2 only, mailproxy's adds 1.3,
 #                 and the comparison must be of the same handshake)
@@ -33,7 +34,7 @@ done
 if (( QUICK )); then
     WINDOW=4 ROUNDS=1 IDLE_SIZES="1000 5000"
 else
-    WINDOW=15 ROUNDS=2 IDLE_SIZES="1000 5000 9000"
+    WINDOW=15 ROUNDS=3 IDLE_SIZES="1000 5000 9000"
 fi
 CONCURRENCIES="1 200"
 RELAY_CONNS=8
@@ -173,8 +174,8 @@ PROXIES=(nginx)
 (( HAVE_MAILPROXY )) && PROXIES+=(mailproxy mailproxy-keepalive)
 
 # A window in which the hypervisor stole more than this share of the CPU measures the
-# neighbours, not the proxy: it is measured again (at most twice), and kept, commented
-# out, in the raw results.
+# neighbours as much as the proxy: it is measured again, at most twice, and the attempt with
+# the least steal counts; the others stay, commented out, in the raw results.
 MAX_STEAL_PCT=10
 
 measure() { # PROXY BENCH-ARGS...
@@ -183,24 +184,34 @@ measure() { # PROXY BENCH-ARGS...
         log "$name is not running: '$*' skipped"
         return 0
     fi
-    local attempt line steal
+    # Of the attempts, the one with the least steal is kept.
+    local attempt line steal best="" best_steal=""
     for attempt in 1 2 3; do
         log "$name: $*"
         if ! line=$("$BENCH" "$@" --port "${PORT[$name]}" --pid "${PID[$name]}" --label "$name"); then
             log "$name: measurement '$*' failed"
-            return 0
+            break
         fi
         echo "$line"
         # Idle records have no CPU window, hence no steal figure.
         steal=$(grep -o 'steal_pct=[0-9.]*' <<< "$line" | cut -d= -f2 || true)
-        if (( attempt < 3 )) && [[ -n $steal ]] && awk -v s="$steal" -v m="$MAX_STEAL_PCT" 'BEGIN { exit !(s > m) }'; then
-            log "$name: ${steal} % of the CPU time was stolen in that window; measuring again"
-            echo "# discarded (steal): $line" >> "$RESULTS"
-            continue
+        if [[ -z $steal ]]; then
+            best=$line
+            break
         fi
-        echo "$line" >> "$RESULTS"
-        return 0
+        if [[ -z $best ]] || awk -v s="$steal" -v b="$best_steal" 'BEGIN { exit !(s < b) }'; then
+            [[ -n $best ]] && echo "# discarded (steal): $best" >> "$RESULTS"
+            best=$line best_steal=$steal
+        else
+            echo "# discarded (steal): $line" >> "$RESULTS"
+        fi
+        if awk -v s="$steal" -v m="$MAX_STEAL_PCT" 'BEGIN { exit !(s <= m) }'; then
+            break
+        fi
+        (( attempt < 3 )) && log "$name: ${steal} % of the CPU time was stolen in that window; measuring again"
     done
+    [[ -n $best ]] && echo "$best" >> "$RESULTS"
+    return 0
 }
 
 order_for_round() { # ROUND: alternate who goes first, so drift does not favour one proxy
