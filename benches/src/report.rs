@@ -177,13 +177,18 @@ fn rows(records: &[Record]) -> Vec<Row> {
             Target::RatioAtMost(0.6),
         ));
         let measured = |r: &&Record| r.get("proxy") == Some(KEEPALIVE);
-        if records.iter().filter(measured).any(|r| r.get("concurrency") == Some(&c)) {
+        if records
+            .iter()
+            .filter(measured)
+            .any(|r| r.get("concurrency") == Some(&c))
+        {
             let mut kept = row(
                 "proxy CPU per login (ms)",
                 "cpu_ms_per_login",
                 Target::RatioAtMost(0.6),
             );
-            kept.figure.push_str(", mailproxy with `auth_http_keepalive`");
+            kept.figure
+                .push_str(", mailproxy with `auth_http_keepalive`");
             kept.candidate = KEEPALIVE;
             rows.push(kept);
         }
@@ -306,9 +311,13 @@ mod tests {
              bench=logins proxy=mailproxy-keepalive concurrency=200 cpu_ms_per_login=0.40 errors=0\n",
         );
         let out = table(&recs);
-        assert!(out.contains("| proxy CPU per login (ms), 200 clients | 0.80 | 0.72 | 0.90 |"), "{out}");
+        assert!(
+            out.contains("| proxy CPU per login (ms), 200 clients | 0.80 | 0.72 | 0.90 |"),
+            "{out}"
+        );
         assert!(out.contains("| proxy CPU per login (ms), 200 clients, mailproxy with `auth_http_keepalive` | 0.80 | 0.40 | 0.50 | ≤ 0.6× nginx | yes |"), "{out}");
-        let without = records("bench=logins proxy=nginx concurrency=200 cpu_ms_per_login=1.0 errors=0\n");
+        let without =
+            records("bench=logins proxy=nginx concurrency=200 cpu_ms_per_login=1.0 errors=0\n");
         assert!(!table(&without).contains("keepalive"));
     }
 
@@ -335,7 +344,12 @@ mod tests {
              bench=relay proxy=mailproxy conns=8 cpu_s_per_gib=1.0 tls=TLSv1.3 errors=0\n",
         );
         let out = table(&mixed);
-        assert!(out.contains("**relay: the proxies negotiated different TLS versions (TLSv1.2, TLSv1.3)"), "{out}");
+        assert!(
+            out.contains(
+                "**relay: the proxies negotiated different TLS versions (TLSv1.2, TLSv1.3)"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

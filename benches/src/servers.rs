@@ -190,7 +190,9 @@ pub async fn auth(args: &Args) -> Result<(), String> {
         .ok_or_else(|| format!("--backend {backend:?}: expected HOST:PORT"))?;
     let headers = format!("Auth-Status: OK\r\nAuth-Server: {host}\r\nAuth-Port: {port}\r\n");
     let replies = AuthReplies {
-        http10: format!("HTTP/1.0 200 OK\r\n{headers}\r\n").into_bytes().into(),
+        http10: format!("HTTP/1.0 200 OK\r\n{headers}\r\n")
+            .into_bytes()
+            .into(),
         http11: format!("HTTP/1.1 200 OK\r\n{headers}Content-Length: 0\r\n\r\n")
             .into_bytes()
             .into(),
@@ -219,7 +221,10 @@ async fn answer_auth(mut socket: TcpStream, replies: AuthReplies) -> io::Result<
             }
             head.extend_from_slice(&chunk[..n]);
         }
-        let keep = head.split(|&b| b == b'\n').next().is_some_and(|l| l.ends_with(b"HTTP/1.1\r"));
+        let keep = head
+            .split(|&b| b == b'\n')
+            .next()
+            .is_some_and(|l| l.ends_with(b"HTTP/1.1\r"));
         if !keep {
             socket.write_all(&replies.http10).await?;
             return socket.shutdown().await;

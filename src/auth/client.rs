@@ -40,12 +40,16 @@ async fn exchange(http: &AuthHttp, peer: &str, request: &[u8]) -> Result<AuthRes
             exchange_kept(*addr, http.keepalive, peer, request).await
         }
         AuthTarget::Tcp(addr) => {
-            let mut stream = TcpStream::connect(addr).await.map_err(connect_error(peer))?;
+            let mut stream = TcpStream::connect(addr)
+                .await
+                .map_err(connect_error(peer))?;
             // No TCP_NODELAY: the request is one write, which Nagle never holds back.
             Ok(talk(&mut stream, peer, request, false).await?.0)
         }
         AuthTarget::Unix(path) => {
-            let mut stream = UnixStream::connect(path).await.map_err(connect_error(peer))?;
+            let mut stream = UnixStream::connect(path)
+                .await
+                .map_err(connect_error(peer))?;
             Ok(talk(&mut stream, peer, request, false).await?.0)
         }
     }
@@ -79,7 +83,9 @@ async fn exchange_kept(
             Err(failed) => return Err(failed.error),
         }
     }
-    let mut stream = TcpStream::connect(addr).await.map_err(connect_error(peer))?;
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(connect_error(peer))?;
     let (response, reusable) = talk(&mut stream, peer, request, true).await?;
     if reusable {
         pool::put(addr, stream, limit);

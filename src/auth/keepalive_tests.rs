@@ -96,7 +96,10 @@ async fn consecutive_requests_share_one_connection_over_http11() {
     let requests = s.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 3);
     for r in &requests {
-        assert!(r.starts_with(b"GET /auth HTTP/1.1\r\nHost: 127.0.0.1\r\n"), "{r:?}");
+        assert!(
+            r.starts_with(b"GET /auth HTTP/1.1\r\nHost: 127.0.0.1\r\n"),
+            "{r:?}"
+        );
     }
     assert_eq!(pool::idle_count(addr_of(&s)), 1);
 }
@@ -125,7 +128,12 @@ Auth-Server: 10.0.0.1\r\nAuth-Port: 143\r\n\r\n0\r\n\r\n";
         let s = server(reply, usize::MAX, 4).await;
         ask(&s).await;
         ask(&s).await;
-        assert_eq!(s.accepted.load(Ordering::SeqCst), 2, "{}", String::from_utf8_lossy(reply));
+        assert_eq!(
+            s.accepted.load(Ordering::SeqCst),
+            2,
+            "{}",
+            String::from_utf8_lossy(reply)
+        );
     }
 }
 
@@ -144,7 +152,9 @@ async fn a_kept_connection_the_server_dropped_is_replaced_without_an_error() {
 async fn no_more_idle_connections_than_the_limit() {
     let s = server(KEEP, usize::MAX, 1).await;
     let (a, b, c) = tokio::join!(ask(&s), ask(&s), ask(&s));
-    assert!([a, b, c].iter().all(|r| r.port.as_deref() == Some(&b"143"[..])));
+    assert!([a, b, c]
+        .iter()
+        .all(|r| r.port.as_deref() == Some(&b"143"[..])));
     assert_eq!(s.accepted.load(Ordering::SeqCst), 3);
     assert_eq!(pool::idle_count(addr_of(&s)), 1);
 }

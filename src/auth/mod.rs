@@ -25,6 +25,5 @@ pub use client::{query, resolve, RESOLVE_TIMEOUT};
 pub use error::{AuthError, ErrorOrigin, LOG_ACTION};
 pub use request::{escape, AuthRequest, ProxyAddrs, SslInfo};
 pub use response::{
-    parse_response, AuthResponse, BackendAddr, Framing, Outcome, ResponseParser,
-    MAX_RESPONSE_HEAD,
+    parse_response, AuthResponse, BackendAddr, Framing, Outcome, ResponseParser, MAX_RESPONSE_HEAD,
 };

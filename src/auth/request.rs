@@ -113,7 +113,11 @@ impl AuthRequest {
         out.extend_from_slice(b"GET ");
         out.extend_from_slice(http.uri.as_bytes());
         // nginx's HTTP/1.0, unless connections are kept (`auth_http_keepalive`).
-        let version: &[u8] = if http.keeps_connections() { b" HTTP/1.1\r\n" } else { b" HTTP/1.0\r\n" };
+        let version: &[u8] = if http.keeps_connections() {
+            b" HTTP/1.1\r\n"
+        } else {
+            b" HTTP/1.0\r\n"
+        };
         out.extend_from_slice(version);
         line(&mut out, h::HOST, http.host_header.as_bytes());
         line(&mut out, h::AUTH_METHOD, self.method.name().as_bytes());

@@ -467,7 +467,11 @@ impl ResponseParser {
                     b'\r' | b'\n' => {
                         // Fewer than three version bytes (`HTTP/1`): not 1.1.
                         self.framing.http11 &= at >= 3;
-                        self.state = if b == b'\r' { State::StatusCr } else { State::LineStart };
+                        self.state = if b == b'\r' {
+                            State::StatusCr
+                        } else {
+                            State::LineStart
+                        };
                     }
                     _ => {
                         // `1.1` and later minors: the line starts with `1.` and a digit

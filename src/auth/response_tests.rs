@@ -393,9 +393,15 @@ fn framing_says_when_a_connection_can_be_kept() {
     let kept = framing_of(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
     assert!(kept.http11);
     assert_eq!(kept.reusable_after(), Some(12));
-    assert_eq!(framing_of(b"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n").reusable_after(), Some(0));
+    assert_eq!(
+        framing_of(b"HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n").reusable_after(),
+        Some(0)
+    );
     // HTTP/1.0 only with an explicit keep-alive.
-    assert_eq!(framing_of(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n").reusable_after(), None);
+    assert_eq!(
+        framing_of(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n").reusable_after(),
+        None
+    );
     let ka = b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 3\r\n\r\n";
     assert_eq!(framing_of(ka).reusable_after(), Some(3));
     for head in [
@@ -408,7 +414,12 @@ fn framing_says_when_a_connection_can_be_kept() {
         b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n",
         b"Auth-Status: OK\r\nContent-Length: 3\r\n\r\n",
     ] {
-        assert_eq!(framing_of(head).reusable_after(), None, "{}", String::from_utf8_lossy(head));
+        assert_eq!(
+            framing_of(head).reusable_after(),
+            None,
+            "{}",
+            String::from_utf8_lossy(head)
+        );
     }
 }
 

@@ -104,7 +104,11 @@ impl AsyncWrite for TlsSocket {
         if this.out.capacity() == 0 {
             // A full record means bulk data: room for a whole chunk at once. A reply
             // line gets what it needs, not 65 KiB to allocate and give back.
-            let room = if buf.len() >= FULL_RECORD { LIMIT } else { buf.len() };
+            let room = if buf.len() >= FULL_RECORD {
+                LIMIT
+            } else {
+                buf.len()
+            };
             this.out.reserve_exact(room);
         }
         this.out.extend_from_slice(buf);
@@ -167,7 +171,10 @@ mod tests {
             sock.write_all(record).await.unwrap();
         }
         let mut probe = [0u8; 1];
-        assert!(peer.try_read(&mut probe).is_err(), "nothing is sent before the drain");
+        assert!(
+            peer.try_read(&mut probe).is_err(),
+            "nothing is sent before the drain"
+        );
         poll_fn(|cx| sock.poll_drain(cx)).await.unwrap();
         assert_eq!(sock.out.capacity(), 0, "an empty buffer is given back");
         let mut got = [0u8; 13];

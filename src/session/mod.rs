@@ -26,8 +26,8 @@ use crate::proto::pop3::Pop3PreAuth;
 use crate::proto::PreAuth;
 
 pub use accept::{cert_refusal_line, Peer};
-pub use dialogue::LoggedIn;
 pub use context::{SessionLog, CLIENT_TIMED_OUT, UPSTREAM_TIMED_OUT};
+pub use dialogue::LoggedIn;
 
 /// A server block ready to serve: its config, its TLS context, and its own
 /// `error_log` when it has one (else sessions write to the main log).
