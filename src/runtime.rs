@@ -142,8 +142,16 @@ fn raise_nofile(limit: u64) {
 }
 
 /// Writes the pid file (nginx writes it after daemonising, so it holds the right pid).
+/// Written beside its final name and renamed into place, so that `-s` (or a test, or
+/// an init script) never reads a pid file that exists but is still empty.
 pub fn write_pid(path: &Path) -> io::Result<()> {
-    std::fs::write(path, format!("{}\n", std::process::id()))
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".new");
+    let partial = Path::new(&partial);
+    std::fs::write(partial, format!("{}\n", std::process::id()))?;
+    std::fs::rename(partial, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(partial);
+    })
 }
 
 /// `daemon on`: fork, let the parent exit, start a new session, and point stdio at
