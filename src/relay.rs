@@ -54,6 +54,8 @@ struct Pipe {
     buf: Vec<u8>,
     /// How much of `buf` has been written already.
     start: usize,
+    /// Bytes were written since the last flush: an idle wake-up need not flush.
+    unflushed: bool,
 }
 
 /// What one poll of a direction achieved before it had to wait.
@@ -74,6 +76,7 @@ impl Pipe {
         Pipe {
             buf: Vec::new(),
             start: 0,
+            unflushed: false,
         }
     }
 
@@ -94,6 +97,7 @@ impl Pipe {
                     Poll::Ready(Ok(n)) => {
                         self.start += n;
                         wrote = true;
+                        self.unflushed = true;
                     }
                     Poll::Ready(Err(e)) => return Progress::WriteError(e),
                     // Keep the buffer until the slow side has taken it all.
@@ -101,10 +105,12 @@ impl Pipe {
                 }
             }
             // All of it handed over; a TLS client stream sends it now, as one `send`.
-            match Pin::new(&mut *to).poll_flush(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Progress::WriteError(e),
-                Poll::Pending => return Progress::Pending { read, wrote },
+            if self.unflushed {
+                match Pin::new(&mut *to).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.unflushed = false,
+                    Poll::Ready(Err(e)) => return Progress::WriteError(e),
+                    Poll::Pending => return Progress::Pending { read, wrote },
+                }
             }
             self.buf.clear();
             self.start = 0;
@@ -284,5 +290,65 @@ mod tests {
             waited >= Duration::from_secs(9) && waited <= Duration::from_secs(11),
             "{waited:?}"
         );
+    }
+
+    /// Holds what is written until it is flushed, as a TLS client stream does.
+    struct HoldsUntilFlushed {
+        held: Vec<u8>,
+        sent: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl ReadReady for HoldsUntilFlushed {}
+
+    impl AsyncRead for HoldsUntilFlushed {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for HoldsUntilFlushed {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().held.extend_from_slice(b);
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            this.sent.lock().unwrap().append(&mut this.held);
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn what_reaches_a_buffering_client_is_flushed_before_the_relay_waits() {
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut client = HoldsUntilFlushed {
+            held: Vec::new(),
+            sent: sent.clone(),
+        };
+        let (mut backend, mut backend_far) = duplex(1 << 16);
+        let task =
+            tokio::spawn(
+                async move { relay(&mut client, &mut backend, Duration::from_secs(5)).await },
+            );
+        backend_far.write_all(b"* 1 EXISTS\r\n").await.unwrap();
+        for _ in 0..100 {
+            if !sent.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(&sent.lock().unwrap()[..], b"* 1 EXISTS\r\n");
+        task.abort();
     }
 }
