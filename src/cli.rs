@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
-/// Where nginx on Debian looks when no `-c` is given: a drop-in reads the same file.
-pub const DEFAULT_CONFIG: &str = "/etc/nginx/nginx.conf";
+/// Where mailproxy looks when no `-c` is given: its own file, so that `-s stop` without
+/// `-c` can never reach a running nginx (the pid file is its own too,
+/// [`crate::config::DEFAULT_PID`]).
+pub const DEFAULT_CONFIG: &str = "/etc/mailproxy/nginx.conf";
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -51,8 +53,10 @@ Options:
   -s signal     : send signal to a master process: stop, quit, reopen, reload
   -p prefix     : set prefix path (default: /usr/share/nginx/)
   -e filename   : set error log file (default: stderr)
-  -c filename   : set configuration file (default: /etc/nginx/nginx.conf)
+  -c filename   : set configuration file (default: /etc/mailproxy/nginx.conf)
   -g directives : set global directives out of configuration file
+
+The pid file is /run/mailproxy.pid unless the configuration sets `pid`.
 ";
 
 /// Parses the arguments after the program name. Errors carry nginx's wording.

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod files;
 pub mod log;
 pub mod net;
 pub mod proto;

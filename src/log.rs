@@ -8,10 +8,10 @@
 //! own `error_log` gets a [`Log`] of its own, which its sessions write to instead. Every
 //! log is reopened on demand (USR1 / `-s reopen`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::config::{LogLevel, LogSink, LogTarget};
@@ -27,6 +27,10 @@ enum Sink {
 static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 /// The current level as `LogLevel as u8`, read on every message without a lock.
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Error as u8);
+/// While starting (until the pid file is written), warnings and worse also go to the
+/// terminal as `mailproxy: [emerg] ...`, as nginx's `ngx_use_stderr` does: a failed
+/// start is seen where the admin typed the command, not only in the log file.
+static ECHO_TO_STDERR: AtomicBool = AtomicBool::new(false);
 
 /// A log of its own, for a server block with its own `error_log`.
 pub struct Log {
@@ -92,37 +96,77 @@ fn open(sink: &LogSink) -> std::io::Result<Sink> {
 }
 
 fn open_file(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::files::open_append(path)
 }
 
-/// Reopens every log file (after rotation: USR1 / `-s reopen`).
-pub fn reopen() {
+/// Reopens every log file (after rotation: USR1 / `-s reopen`). The master passes the
+/// workers' user as `owner`: as nginx's `ngx_reopen_files` does, a file not owned by
+/// it is handed over (and made readable and writable by its owner), so that the
+/// workers, who reopen next without root, can open the new file too.
+pub fn reopen(owner: Option<libc::uid_t>) {
+    let mut failures = Vec::new();
     if let Ok(mut slot) = SINK.write() {
         if let Some(sink) = slot.as_mut() {
-            reopen_sink(sink);
+            reopen_sink(sink, owner, &mut failures);
         }
     }
     let logs: Vec<Arc<Log>> = match SERVER_LOGS.lock() {
         Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
-        Err(_) => return,
+        Err(_) => Vec::new(),
     };
     for log in logs {
         if let Ok(mut sink) = log.sink.write() {
-            reopen_sink(&mut sink);
+            reopen_sink(&mut sink, owner, &mut failures);
         }
+    }
+    // Logged once no sink is locked any more.
+    for failure in failures {
+        write(LogLevel::Emerg, &failure);
     }
 }
 
-fn reopen_sink(sink: &mut Sink) {
+fn reopen_sink(sink: &mut Sink, owner: Option<libc::uid_t>, failures: &mut Vec<String>) {
     if let Sink::File { path, file } = sink {
         match open_file(path) {
-            Ok(f) => *file = f,
+            Ok(f) => {
+                if let Some(uid) = owner {
+                    failures.extend(hand_over(&f, path, uid));
+                }
+                *file = f;
+            }
             Err(e) => {
-                let line = format!("open() \"{}\" failed ({e})\n", path.display());
+                let line = format!(
+                    "open() \"{}\" failed ({})\n",
+                    path.display(),
+                    crate::config::parser::os_error(&e)
+                );
                 let _ = file.write_all(line.as_bytes());
             }
         }
     }
+}
+
+/// Gives a reopened log file to the workers' user `uid`, with `u+rw`; says what failed.
+fn hand_over(file: &File, path: &Path, uid: libc::uid_t) -> Option<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = file.metadata().ok()?;
+    if meta.mode() & 0o600 != 0o600 {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(meta.mode() | 0o600));
+    }
+    if meta.uid() == uid {
+        return None;
+    }
+    let e = std::os::unix::fs::fchown(file, Some(uid), None).err()?;
+    Some(format!(
+        "chown(\"{}\", {uid}) failed ({})",
+        path.display(),
+        crate::config::parser::os_error(&e)
+    ))
+}
+
+/// Starts or stops the start-up echo of warnings and errors on stderr.
+pub fn echo_to_stderr(on: bool) {
+    ECHO_TO_STDERR.store(on, Ordering::Relaxed);
 }
 
 /// Points fd 2 at the log file, as nginx's `ngx_log_redirect_stderr` does once the
@@ -166,6 +210,11 @@ pub fn write(level: LogLevel, message: &str) {
     let line = format_line(level, message);
     let Ok(slot) = SINK.read() else { return };
     write_line(slot.as_ref(), level, &line);
+    let to_terminal = !matches!(slot.as_ref(), Some(Sink::Stderr) | None);
+    if to_terminal && level <= LogLevel::Warn && ECHO_TO_STDERR.load(Ordering::Relaxed) {
+        let echo = format!("mailproxy: [{}] {message}\n", level_name(level));
+        let _ = std::io::stderr().write_all(echo.as_bytes());
+    }
 }
 
 fn format_line(level: LogLevel, message: &str) -> String {

@@ -95,8 +95,8 @@ fn check_tls(loaded: config::Loaded) -> Result<config::Loaded, config::ConfigErr
         Ok(_) => Ok(loaded),
         Err(e) => Err(config::ConfigError {
             diagnostic: config::Diagnostic {
-                level: LogLevel::Emerg,
-                message: e.0,
+                level: e.level,
+                message: e.message,
                 location: None,
             },
             warnings: loaded.warnings,
@@ -124,22 +124,21 @@ fn print_info(opts: &Options) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Runs until stopped; a failure is logged (and, while starting, shown on stderr).
 fn start(path: &Path, load: LoadOptions) -> bool {
-    match runtime::start(path.to_path_buf(), load) {
-        Ok(()) => true,
-        Err(e) => {
-            log::write(LogLevel::Emerg, &e.to_string());
-            false
-        }
-    }
+    report(runtime::start(path.to_path_buf(), load))
 }
 
 /// `-s stop|quit|reopen|reload`: signal the instance named by the config's pid file.
 fn send_signal(path: &Path, load: &LoadOptions, sig: &str) -> bool {
-    match runtime::signal_running(path, load, sig) {
+    report(runtime::signal_running(path, load, sig))
+}
+
+fn report(result: Result<(), runtime::StartError>) -> bool {
+    match result {
         Ok(()) => true,
         Err(e) => {
-            log::write(LogLevel::Error, &e);
+            log::write(e.level, &e.message);
             false
         }
     }

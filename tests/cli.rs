@@ -191,8 +191,9 @@ fn error_log_syslog_sends_rfc3164_datagrams() {
     let port = free_port();
     let dir = TempDir::new("clisys");
     let text = format!(
-        "daemon off;\nerror_log syslog:server={},facility=mail,tag=mp,nohostname info;\n\
+        "daemon off;\npid {}/mp.pid;\nerror_log syslog:server={},facility=mail,tag=mp,nohostname info;\n\
          events {{}}\nmail {{ auth_http 127.0.0.1:9; server {{ listen 127.0.0.1:{port}; protocol imap; }} }}\n",
+        dir.0.display(),
         sink.local_addr().unwrap()
     );
     let conf = dir.0.join("nginx.conf");
@@ -212,11 +213,17 @@ fn error_log_syslog_sends_rfc3164_datagrams() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut buf = [0u8; 4096];
-    let n = sink.recv(&mut buf).expect("no datagram");
+    // The master's notices (`start worker processes`, ...) come first.
+    let datagram = loop {
+        let n = sink.recv(&mut buf).expect("no datagram");
+        let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if datagram.contains(" [info] ") {
+            break datagram;
+        }
+    };
     let _ = child.kill();
     let _ = child.wait();
     drop(conn);
-    let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
     // <mail(2)*8 + info(6)>MMM dd hh:mm:ss mp: YYYY/MM/DD hh:mm:ss [info] PID#TID: *1 client ...
     assert!(datagram.starts_with("<22>"), "{datagram}");
     assert_eq!(&datagram[19..24], " mp: ", "{datagram}");

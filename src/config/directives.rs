@@ -126,7 +126,7 @@ pub static TABLE: &[Spec] = &[
     d("worker_processes", MAIN, ONE, Custom),
     d("pid", MAIN, ONE, Str),
     d("daemon", MAIN, ONE, Flag),
-    d("master_process", MAIN, ONE, Flag).with(Status::Warn),
+    d("master_process", MAIN, ONE, Flag),
     d("include", ANY, ONE, Custom),
     d("load_module", MAIN, ONE, Custom).with(Status::Silent),
     d("env", MAIN, ONE, List).with(Status::Warn),

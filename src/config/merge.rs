@@ -194,9 +194,10 @@ pub fn config(b: &Builder) -> Config {
     Config {
         file: b.file.clone(),
         daemon: !matches!(main.get("daemon"), Some(Val::Flag(false))),
+        master_process: !matches!(main.get("master_process"), Some(Val::Flag(false))),
         pid: match main.get("pid") {
-            Some(Val::Str(p)) => Some(resolve(&b.prefix, p)),
-            _ => None,
+            Some(Val::Str(p)) => resolve(&b.prefix, p),
+            _ => PathBuf::from(super::DEFAULT_PID),
         },
         error_log: main.error_log.clone(),
         worker_processes,

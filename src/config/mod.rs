@@ -28,6 +28,9 @@ mod tests;
 
 pub use model::*;
 
+/// The pid file when the config names none: mailproxy's own, never nginx's.
+pub const DEFAULT_PID: &str = "/run/mailproxy.pid";
+
 use std::path::{Path, PathBuf};
 
 /// A message about the configuration: a warning or the fatal error.

@@ -32,7 +32,11 @@ pub struct Config {
     /// The main config file as given with `-c`.
     pub file: PathBuf,
     pub daemon: bool,
-    pub pid: Option<PathBuf>,
+    /// `master_process off` serves from the one process that starts (nginx's
+    /// single-process mode, for tests and debugging); on: a root master and workers.
+    pub master_process: bool,
+    /// The pid file: `pid`, else [`DEFAULT_PID`](super::DEFAULT_PID).
+    pub pid: PathBuf,
     /// Top-level `error_log`; `None` means nginx's compiled-in default (stderr on Debian).
     pub error_log: Option<LogTarget>,
     pub worker_processes: WorkerProcesses,

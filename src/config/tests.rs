@@ -108,7 +108,7 @@ mail {
     let c = &l.config;
     assert_eq!(c.user, Some(("www-data".into(), None)));
     assert_eq!(c.worker_processes, WorkerProcesses::Auto);
-    assert_eq!(c.pid, Some(PathBuf::from("/run/nginx.pid")));
+    assert_eq!(c.pid, PathBuf::from("/run/nginx.pid"));
     let log = LogTarget {
         sink: LogSink::File("/var/log/nginx/error.log".into()),
         level: LogLevel::Info,

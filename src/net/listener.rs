@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 
 use socket2::{Domain, Socket, TcpKeepalive, Type};
 
+use crate::config::parser::os_error;
 use crate::config::{Listen, ListenAddr};
 
 /// Which server block and listen options a connection gets.
@@ -70,8 +71,10 @@ pub fn bind_all(listens: &[(usize, Listen)]) -> io::Result<Vec<BoundListener>> {
 /// Binds the socket for one group of routes (its first route's address and options).
 pub fn bind(routes: &Routes) -> io::Result<TcpListener> {
     let addr = routes.addr;
-    bind_tcp(&routes.routes[0].listen, addr)
-        .map_err(|e| io::Error::new(e.kind(), format!("bind() to {addr} failed ({e})")))
+    bind_tcp(&routes.routes[0].listen, addr).map_err(|e| {
+        let text = format!("bind() to {addr} failed ({})", os_error(&e));
+        io::Error::new(e.kind(), text)
+    })
 }
 
 /// Groups listens into sockets as nginx does, without binding: a reload compares

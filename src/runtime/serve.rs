@@ -1,5 +1,7 @@
-//! The running proxy: one accept loop per listening socket, the connection cap, and
-//! the signals — HUP reloads, QUIT drains, TERM/INT stop, USR1 reopens the log.
+//! The serving process — a worker, or the one process of `master_process off`: one
+//! accept loop per listening socket, the connection cap, and the signals — QUIT
+//! drains, TERM/INT stop, USR1 reopens the log, HUP reloads (single process only; a
+//! worker ignores it, as nginx's do: its master reloads by starting new workers).
 //!
 //! A reload builds a whole new [`Generation`] beside the running one and switches
 //! only when everything in it is ready, so a broken config never stops service.
@@ -10,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,15 +21,12 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use super::{listens_of, prepare_servers, Generation, StartError};
+use super::{install_main_log, listens_of, load_generation, Generation, StartError};
 use crate::config::parser::os_error;
-use crate::config::{self, LoadOptions, LogLevel, LogSink, LogTarget};
+use crate::config::{self, LoadOptions, LogLevel};
 use crate::log;
 use crate::net::listener::{self, BoundListener, Routes};
 use crate::session::{self, Accepted, ServerRuntime};
-
-/// Connection numbers (`*N` in logs), as nginx counts them.
-static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
 /// What one accept loop serves: its routes and the servers they lead to.
 struct Assignment {
@@ -82,10 +81,20 @@ impl Limits {
     }
 }
 
+/// What a process serving sessions is.
+pub enum Role {
+    /// `master_process off`: HUP re-reads this config in place.
+    Single {
+        path: std::path::PathBuf,
+        load: LoadOptions,
+    },
+    /// A worker: its master reloads; it only drains on QUIT.
+    Worker,
+}
+
 /// Everything the signal loop owns.
 struct Instance {
-    path: std::path::PathBuf,
-    load: LoadOptions,
+    role: Role,
     generation: Generation,
     listeners: HashMap<SocketAddr, ActiveListener>,
     limits: Arc<Limits>,
@@ -93,8 +102,7 @@ struct Instance {
 
 /// Serves until TERM, INT or QUIT.
 pub async fn serve(
-    path: std::path::PathBuf,
-    load: LoadOptions,
+    role: Role,
     generation: Generation,
     bound: Vec<BoundListener>,
 ) -> Result<(), StartError> {
@@ -104,8 +112,7 @@ pub async fn serve(
         idle: Notify::new(),
     });
     let mut instance = Instance {
-        path,
-        load,
+        role,
         generation,
         listeners: HashMap::new(),
         limits,
@@ -113,12 +120,15 @@ pub async fn serve(
     for b in bound {
         instance.spawn_listener(b.routes, b.socket)?;
     }
-    let mut signals =
-        Signals::new().map_err(|e| StartError(format!("signal() failed ({})", os_error(&e))))?;
+    let mut signals = Signals::new()
+        .map_err(|e| StartError::emerg(format!("signal() failed ({})", os_error(&e))))?;
     loop {
-        match signals.next().await {
+        match signals.next(&instance.role).await {
             Event::Reload => instance.reload(),
-            Event::Reopen => log::reopen(),
+            Event::Reopen => {
+                log::write(LogLevel::Notice, "reopening logs");
+                log::reopen(None);
+            }
             Event::Stop => return Ok(()),
             Event::Quit => {
                 instance.graceful_stop().await;
@@ -139,8 +149,9 @@ impl Instance {
         socket: std::net::TcpListener,
     ) -> Result<(), StartError> {
         let addr = routes.addr;
-        let socket = TcpListener::from_std(socket)
-            .map_err(|e| StartError(format!("listen() to {addr} failed ({})", os_error(&e))))?;
+        let socket = TcpListener::from_std(socket).map_err(|e| {
+            StartError::emerg(format!("listen() to {addr} failed ({})", os_error(&e)))
+        })?;
         let assignment = Arc::new(Assignment {
             routes,
             servers: self.generation.servers.clone(),
@@ -159,22 +170,12 @@ impl Instance {
 
     /// HUP: read the config again; switch to it only if all of it is usable.
     fn reload(&mut self) {
-        let loaded = match config::load_with(&self.path, &self.load) {
-            Ok(l) => l,
-            Err(e) => {
-                for w in &e.warnings {
-                    log::write(w.level, &w.to_string());
-                }
-                log::write(e.diagnostic.level, &e.diagnostic.to_string());
-                return;
-            }
+        let Role::Single { path, load } = &self.role else {
+            return;
         };
-        for w in &loaded.warnings {
-            log::write(w.level, &w.to_string());
-        }
-        let generation = match prepare_servers(loaded.config) {
+        let generation = match load_generation(path, load) {
             Ok(g) => g,
-            Err(e) => return log::write(LogLevel::Emerg, &e.0),
+            Err(e) => return log::write(e.level, &e.message),
         };
         let groups = match listener::group(&listens_of(&generation.config)) {
             Ok(g) => g,
@@ -193,13 +194,7 @@ impl Instance {
             };
             plan.push((routes, fresh));
         }
-        let log_target = generation.config.error_log.clone().unwrap_or(LogTarget {
-            sink: LogSink::Stderr,
-            level: LogLevel::Error,
-        });
-        if let Err(e) = log::init(&log_target) {
-            log::write(LogLevel::Alert, &format!("could not open error log ({e})"));
-        }
+        install_main_log(&generation.config);
         self.limits
             .cap
             .store(cap_of(&generation.config), Ordering::Relaxed);
@@ -220,7 +215,7 @@ impl Instance {
             match fresh {
                 Some(socket) => {
                     if let Err(e) = self.spawn_listener(routes, socket) {
-                        log::write(LogLevel::Emerg, &e.0);
+                        log::write(LogLevel::Emerg, &e.message);
                     }
                 }
                 None => {
@@ -256,6 +251,7 @@ impl Instance {
             None => self.limits.wait_idle().await,
         }
         log::write(LogLevel::Notice, "exiting");
+        log::write(LogLevel::Notice, "exit");
     }
 }
 
@@ -297,7 +293,7 @@ async fn accept_loop(
             listen_text: route.text.clone(),
             implicit_tls: route.listen.ssl,
             proxy_protocol: route.listen.proxy_protocol,
-            id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+            id: super::shared::next_connection(),
         };
         let session = async move {
             if let Some(logged_in) = session::serve(server, accepted).await {
@@ -309,6 +305,11 @@ async fn accept_loop(
             }
         };
         tokio::spawn(session);
+        // Let the new session start before taking the next connection. Workers share
+        // the listening socket; one that kept accepting a burst would take all of it
+        // while the others sleep (nginx spreads a burst with EPOLLEXCLUSIVE). A busy
+        // worker now accepts more slowly than an idle one.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -339,9 +340,13 @@ impl Signals {
     }
 
     /// The next signal, logged in nginx's words (`signal 1 (SIGHUP) received, reconfiguring`).
-    async fn next(&mut self) -> Event {
+    async fn next(&mut self, role: &Role) -> Event {
+        let reload = match role {
+            Role::Single { .. } => ", reconfiguring",
+            Role::Worker => ", ignoring",
+        };
         let (event, number, name, action) = tokio::select! {
-            _ = self.hup.recv() => (Event::Reload, 1, "SIGHUP", ", reconfiguring"),
+            _ = self.hup.recv() => (Event::Reload, 1, "SIGHUP", reload),
             _ = self.usr1.recv() => (Event::Reopen, 10, "SIGUSR1", ", reopening logs"),
             _ = self.term.recv() => (Event::Stop, 15, "SIGTERM", ", exiting"),
             _ = self.int.recv() => (Event::Stop, 2, "SIGINT", ", exiting"),

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod lifecycle;
 pub mod pop3;
 pub mod smtp;
 
