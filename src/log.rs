@@ -164,6 +164,13 @@ fn hand_over(file: &File, path: &Path, uid: libc::uid_t) -> Option<String> {
     ))
 }
 
+/// Writes one full log line to stderr whatever the main log is: `-s` reports on the
+/// terminal, as nginx's signaller process does with its own start-up log.
+pub fn write_to_stderr(level: LogLevel, message: &str) {
+    let line = format!("{}\n", format_line(level, message));
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
 /// Starts or stops the start-up echo of warnings and errors on stderr.
 pub fn echo_to_stderr(on: bool) {
     ECHO_TO_STDERR.store(on, Ordering::Relaxed);

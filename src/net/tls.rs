@@ -73,7 +73,7 @@ pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls
         set_client_verify(&mut b, tls)?;
     }
     if let Some(dh) = &tls.dhparam {
-        let pem = read(dh)?;
+        let pem = read(dh, TlsFile::DhParams)?;
         let dh = Dh::params_from_pem(&pem).map_err(openssl_err(format!(
             "PEM_read_bio_DHparams(\"{}\")",
             dh.display()
@@ -96,8 +96,87 @@ pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls
     })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    fs::read(path).map_err(|e| TlsError(format!("cannot load \"{}\": {e}", path.display())))
+/// The files a TLS context reads, each with nginx's message when it cannot be opened.
+#[derive(Clone, Copy)]
+enum TlsFile {
+    Certificate,
+    Key,
+    DhParams,
+    Passwords,
+}
+
+/// Reads one of a context's files. For PEM files nginx reports the TLS library's own
+/// error (`cannot load certificate key "/k.pem": BIO_new_file() failed (SSL: ...)`);
+/// we ask the library to open the file too, so that `Permission denied` and `No such
+/// file` read exactly as in nginx. The password file nginx opens itself (`open()`).
+fn read(path: &Path, kind: TlsFile) -> Result<Vec<u8>, TlsError> {
+    fs::read(path).map_err(|e| {
+        let shown = path.display();
+        let ssl = || library_open_error(path).unwrap_or_else(|| format!("SSL: {e}"));
+        TlsError(match kind {
+            TlsFile::Certificate => {
+                format!(
+                    "cannot load certificate \"{shown}\": BIO_new_file() failed ({})",
+                    ssl()
+                )
+            }
+            TlsFile::Key => format!(
+                "cannot load certificate key \"{shown}\": BIO_new_file() failed ({})",
+                ssl()
+            ),
+            TlsFile::DhParams => format!("BIO_new_file(\"{shown}\") failed ({})", ssl()),
+            TlsFile::Passwords => format!(
+                "open() \"{shown}\" failed ({})",
+                crate::config::parser::os_error(&e)
+            ),
+        })
+    })
+}
+
+// Both are in every libcrypto mailproxy links with; openssl-sys declares them only
+// under features it does not turn on here.
+extern "C" {
+    fn BIO_new_file(
+        filename: *const std::ffi::c_char,
+        mode: *const std::ffi::c_char,
+    ) -> *mut openssl_sys::BIO;
+    fn ERR_error_string_n(code: std::ffi::c_ulong, buf: *mut std::ffi::c_char, len: usize);
+}
+
+/// What the TLS library's `BIO_new_file(path, "r")` puts on its error queue, in the
+/// words of nginx's `ngx_ssl_error`; `None` if it opens the file after all.
+fn library_open_error(path: &Path) -> Option<String> {
+    let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // Nothing older may be reported as this failure.
+    drop(ErrorStack::get());
+    // SAFETY: both arguments are NUL-terminated strings that outlive the call; a
+    // returned BIO is freed at once.
+    let bio = unsafe { BIO_new_file(cpath.as_ptr(), c"r".as_ptr()) };
+    if !bio.is_null() {
+        // SAFETY: `bio` came from BIO_new_file and is freed once.
+        unsafe { openssl_sys::BIO_free_all(bio) };
+        return None;
+    }
+    Some(nginx_ssl_error(&ErrorStack::get()))
+}
+
+/// An error stack as nginx's `ngx_ssl_error` prints it: `SSL:`, then for each error
+/// ` ` + `ERR_error_string_n` + (`:` + its data, if any).
+pub fn nginx_ssl_error(stack: &ErrorStack) -> String {
+    let mut text = String::from("SSL:");
+    for e in stack.errors() {
+        let mut buf = [0u8; 256];
+        // SAFETY: ERR_error_string_n writes at most `buf.len()` bytes, NUL included.
+        unsafe { ERR_error_string_n(e.code(), buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        text.push(' ');
+        text.push_str(&String::from_utf8_lossy(&buf[..end]));
+        if let Some(data) = e.data().filter(|d| !d.is_empty()) {
+            text.push(':');
+            text.push_str(data);
+        }
+    }
+    text
 }
 
 /// Maps the `ssl_protocols` set onto OpenSSL's version range. OpenSSL only knows a
@@ -157,7 +236,7 @@ fn load_certificates(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(),
         None => Vec::new(),
     };
     for (cert_path, key_path) in tls.certificates.iter().zip(&tls.keys) {
-        let pem = read(cert_path)?;
+        let pem = read(cert_path, TlsFile::Certificate)?;
         let mut chain = X509::stack_from_pem(&pem)
             .map_err(openssl_err(format!(
                 "cannot load certificate \"{}\": PEM_read_bio_X509_AUX()",
@@ -240,7 +319,7 @@ fn load_verify_locations(b: &mut SslContextBuilder, path: &Path) -> Result<(), T
 }
 
 fn read_passwords(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
-    let text = read(path)?;
+    let text = read(path, TlsFile::Passwords)?;
     Ok(text
         .split(|&c| c == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
@@ -250,7 +329,7 @@ fn read_passwords(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
 
 /// Tries the key without a passphrase, then each line of `ssl_password_file`, as nginx.
 fn load_key(path: &Path, passwords: &[Vec<u8>]) -> Result<PKey<Private>, TlsError> {
-    let pem = read(path)?;
+    let pem = read(path, TlsFile::Key)?;
     let mut last = match PKey::private_key_from_pem_passphrase(&pem, b"") {
         Ok(key) if passwords.is_empty() => return Ok(key),
         Ok(key) => return Ok(key),
@@ -331,4 +410,34 @@ fn require_alpn(b: &mut SslContextBuilder, protocol: Protocol) {
         }
         Err(AlpnError::ALERT_FATAL)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// nginx 1.22.1 on OpenSSL 3.0, for `ssl_certificate_key` naming a missing file:
+    /// `cannot load certificate key "...": BIO_new_file() failed (SSL: error:80000002:
+    /// system library::No such file or directory:calling fopen(..., r) error:10000080:
+    /// BIO routines::no such file)`.
+    #[test]
+    fn an_unopenable_file_reads_as_in_nginx() {
+        let path = Path::new("/nonexistent/mailproxy/k.pem");
+        let err = read(path, TlsFile::Key).unwrap_err().0;
+        let prefix = "cannot load certificate key \"/nonexistent/mailproxy/k.pem\": \
+                      BIO_new_file() failed (SSL: error:";
+        assert!(err.starts_with(prefix), "{err}");
+        assert!(
+            err.contains(
+                "No such file or directory:calling fopen(/nonexistent/mailproxy/k.pem, r)"
+            ),
+            "{err}"
+        );
+        assert!(err.ends_with(')'), "{err}");
+        let err = read(path, TlsFile::Passwords).unwrap_err().0;
+        assert_eq!(
+            err,
+            "open() \"/nonexistent/mailproxy/k.pem\" failed (2: No such file or directory)"
+        );
+    }
 }

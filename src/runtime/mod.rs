@@ -250,6 +250,7 @@ pub fn signal_running(
             .config
             .pid
     };
+    log::write_to_stderr(LogLevel::Notice, "signal process started");
     let error = |message: String| StartError {
         level: LogLevel::Error,
         message,
