@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use super::buffer::CommandBuffer;
+use super::line_safe;
 use super::sasl_state::{ClientLogin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, SmtpEnvelope};
 use crate::config::Starttls;
@@ -141,9 +142,25 @@ impl PreAuthCore {
 
     /// Hands the credentials to auth_http; pipelined bytes stay buffered. The caller
     /// resets its parser to a line start.
-    pub fn authenticate(&mut self, method: AuthMethod, smtp: Option<SmtpEnvelope>) -> Action {
+    ///
+    /// `None` when a credential has a CR, LF or NUL that would split a backend command
+    /// line ([`line_safe`]): nothing goes to auth_http, the refusal is logged, the
+    /// stored login and password are forgotten (no later command can reuse them), and
+    /// the buffer is left alone so the caller can answer with its invalid-command reply,
+    /// as for a response that is not base64.
+    pub fn authenticate(
+        &mut self,
+        method: AuthMethod,
+        smtp: Option<SmtpEnvelope>,
+    ) -> Option<Action> {
+        let credentials = self.client.credentials(method, &self.salt, smtp);
+        if let Err(field) = line_safe::check_credentials(&credentials) {
+            self.log(field.log_message().into());
+            self.client = ClientLogin::default();
+            return None;
+        }
         self.buffer.reset_if_consumed();
-        Action::Authenticate(self.client.credentials(method, &self.salt, smtp))
+        Some(Action::Authenticate(credentials))
     }
 
     pub fn free_space(&self) -> usize {

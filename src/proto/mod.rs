@@ -12,6 +12,7 @@
 pub mod buffer;
 pub(crate) mod core;
 pub mod imap;
+pub mod line_safe;
 pub mod pop3;
 pub mod reply;
 pub mod sasl;
@@ -37,6 +38,8 @@ pub enum Action {
     StartTls(Vec<u8>),
     /// The client supplied credentials: query auth_http with them. Bytes the client
     /// pipelined after the login command stay buffered; see [`PreAuth::take_pipelined`].
+    /// Credentials with CR, LF or NUL never get here ([`line_safe`]): the machine
+    /// answers them with its invalid-command reply instead.
     Authenticate(Credentials),
 }
 
@@ -65,7 +68,8 @@ impl AuthMethod {
     }
 }
 
-/// Credentials a client supplied, ready for the auth_http request.
+/// Credentials a client supplied, ready for the auth_http request. A machine hands out
+/// only credentials that pass [`line_safe::check_credentials`]: no CR, LF or NUL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub method: AuthMethod,

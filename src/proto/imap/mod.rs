@@ -39,6 +39,8 @@
 //!
 //! # Differences from nginx 1.22.1
 //!
+//! - A login or password with CR, LF or NUL is refused with the invalid-command reply
+//!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
 //! - An IMAP literal length that overflows is an invalid command (nginx 1.29.6).
 //! - CRAM-MD5: a response without `user SP digest` is refused and nothing is stored on
 //!   error (nginx keeps a stale password, so a stale 32-byte one would pass).
@@ -288,12 +290,12 @@ impl ImapPreAuth {
     fn finish(&mut self, outcome: Outcome) -> Action {
         let start_tls = matches!(outcome, Outcome::StartTls);
         let (text, out, tagged) = match outcome {
-            Outcome::Authenticate(method) => return self.start_authentication(method),
-            Outcome::Invalid { tagged } => {
-                self.parser.reset_line();
-                self.expecting = Expecting::Command;
-                (Vec::new(), INVALID.to_vec(), tagged)
-            }
+            Outcome::Authenticate(method) => match self.start_authentication(method) {
+                Some(action) => return action,
+                // A credential with CR, LF or NUL (logged): refused like bad base64.
+                None => self.invalid(true),
+            },
+            Outcome::Invalid { tagged } => self.invalid(tagged),
             Outcome::StartTls => (Vec::new(), OK.to_vec(), true),
             Outcome::Reply { text, out, tagged } => (text, out, tagged),
         };
@@ -314,7 +316,15 @@ impl ImapPreAuth {
         self.core.reply(line, start_tls)
     }
 
-    fn start_authentication(&mut self, method: AuthMethod) -> Action {
+    /// The invalid-command reply (text, out, tagged); the dialogue starts over.
+    fn invalid(&mut self, tagged: bool) -> (Vec<u8>, Vec<u8>, bool) {
+        self.parser.reset_line();
+        self.expecting = Expecting::Command;
+        (Vec::new(), INVALID.to_vec(), tagged)
+    }
+
+    /// `None`: the core refused the credentials (see [`PreAuthCore::authenticate`]).
+    fn start_authentication(&mut self, method: AuthMethod) -> Option<Action> {
         self.parser.args.clear();
         self.parser.reset_line();
         self.core.authenticate(method, None)

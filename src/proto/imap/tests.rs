@@ -182,11 +182,12 @@ fn login_with_literals() {
         .says(b"alice {6}\r\n", b"+ OK\r\n");
     assert_eq!(imap.logs_in(b"secret\r\n"), plain("alice", "secret"));
 
-    // Non-synchronising literals need no continuation.
+    // Non-synchronising literals need no continuation. (CR, LF, NUL: see
+    // `logins_with_cr_lf_or_nul_are_refused`.)
     let mut imap = setup().connect();
     assert_eq!(
-        imap.logs_in(b"a1 LOGIN {5+}\r\nal ce {2+}\r\n\r\n\r\n"),
-        plain("al ce", "\r\n")
+        imap.logs_in(b"a1 LOGIN {5+}\r\nal ce {2+}\r\n\t \r\n"),
+        plain("al ce", "\t ")
     );
     // Literal bytes arriving in pieces.
     let mut imap = setup().connect();
@@ -489,6 +490,80 @@ fn quirk_bad_base64_in_login_username_is_untagged_and_starless() {
         .says(b"!\r\n", b"b BAD invalid command\r\n")
         .says(b"c AUTHENTICATE LOGIN !\r\n", b"c BAD invalid command\r\n")
         .says(b"d NOOP\r\n", b"d OK completed\r\n");
+}
+
+/// A SASL response line: base64 of `decoded`, CRLF.
+fn sasl_line(decoded: &[u8]) -> Vec<u8> {
+    [&encode_base64(decoded)[..], b"\r\n"].concat()
+}
+
+const LOGIN_REFUSED: &str = "client sent invalid login: CR, LF or NUL";
+const PASSWORD_REFUSED: &str = "client sent invalid password: CR, LF or NUL";
+
+/// Issue #11: a login or password with CR, LF or NUL never goes to auth_http (so never
+/// to a backend): the invalid-command reply a bad SASL response gets, one info log
+/// line, the credentials forgotten, and the dialogue goes on. `says` fails if the
+/// machine asks to authenticate.
+#[test]
+fn logins_with_cr_lf_or_nul_are_refused() {
+    let mut imap = setup().connect();
+    // Quoted strings and atoms end at CR or LF, but carry a NUL.
+    imap.says(b"a LOGIN \"al\0ice\" pw\r\n", b"a BAD invalid command\r\n");
+    assert_eq!(imap.logs(), [LOGIN_REFUSED]);
+    imap.says(b"b LOGIN alice p\0w\r\n", b"b BAD invalid command\r\n");
+    assert_eq!(imap.logs(), [PASSWORD_REFUSED]);
+    assert_eq!(imap.machine.login(), b"");
+    // Literals carry anything.
+    imap.says(b"c LOGIN {13}\r\n", b"+ OK\r\n")
+        .says(b"alice\r\nDELE 1 {2}\r\n", b"+ OK\r\n");
+    imap.says(b"pw\r\n", b"c BAD invalid command\r\n");
+    assert_eq!(imap.logs(), [LOGIN_REFUSED]);
+    imap.says(
+        b"d LOGIN alice {3+}\r\np\rw\r\n",
+        b"d BAD invalid command\r\n",
+    );
+    assert_eq!(imap.logs(), [PASSWORD_REFUSED]);
+    imap.says(b"e NOOP\r\n", b"e OK completed\r\n");
+    assert_eq!(imap.logs_in(b"f LOGIN alice pw\r\n"), plain("alice", "pw"));
+}
+
+#[test]
+fn sasl_logins_with_cr_lf_or_nul_are_refused() {
+    let mut imap = setup().auth(true, true, false, false).connect();
+    let line = [
+        &b"a AUTHENTICATE PLAIN "[..],
+        &sasl_line(b"\0alice\r\nDELE 1\0pw"),
+    ]
+    .concat();
+    imap.says(&line, b"a BAD invalid command\r\n");
+    assert_eq!(imap.logs(), [LOGIN_REFUSED]);
+    imap.says(b"b AUTHENTICATE PLAIN\r\n", b"+ \r\n").says(
+        &sasl_line(b"\0alice\0pw\r\nDELE 1"),
+        b"b BAD invalid command\r\n",
+    );
+    assert_eq!(imap.logs(), [PASSWORD_REFUSED]);
+    let authzid = [
+        &b"c AUTHENTICATE PLAIN "[..],
+        &sasl_line(b"x\ny\0alice\0pw"),
+    ]
+    .concat();
+    assert_eq!(
+        imap.logs_in(&authzid),
+        plain("alice", "pw"),
+        "authzid is dropped"
+    );
+    imap.machine.auth_failed(b"x", None);
+
+    // LOGIN: refused once both are in, so the tagged reply of the password step.
+    imap.says(b"d AUTHENTICATE LOGIN\r\n", b"+ VXNlcm5hbWU6\r\n")
+        .says(&sasl_line(b"alice\r\nx"), b"+ UGFzc3dvcmQ6\r\n")
+        .says(&sasl_line(b"pw"), b"d BAD invalid command\r\n");
+    assert_eq!(imap.logs(), [LOGIN_REFUSED]);
+    let line = [&b"e AUTHENTICATE LOGIN "[..], &sasl_line(b"alice")].concat();
+    imap.says(&line, b"+ UGFzc3dvcmQ6\r\n")
+        .says(&sasl_line(b"p\0w"), b"e BAD invalid command\r\n");
+    assert_eq!(imap.logs(), [PASSWORD_REFUSED]);
+    imap.says(b"f NOOP\r\n", b"f OK completed\r\n");
 }
 
 #[test]

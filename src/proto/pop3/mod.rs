@@ -19,6 +19,8 @@
 //! - A too-long command is logged with only its verb (nginx logs the whole buffer,
 //!   which can hold a password).
 //! - CRAM-MD5 responses follow the shared rules of [`super::sasl`].
+//! - A login or password with CR, LF or NUL is refused with the invalid-command reply
+//!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
 
 mod backend;
 mod parser;
@@ -320,12 +322,12 @@ impl Pop3PreAuth {
     /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
     fn finish(&mut self, outcome: Outcome) -> Action {
         let line = match outcome {
-            Outcome::Authenticate(method) => return self.start_authentication(method),
-            Outcome::Invalid => {
-                self.expecting = Expecting::Command;
-                self.parser.reset_line();
-                INVALID.to_vec()
-            }
+            Outcome::Authenticate(method) => match self.start_authentication(method) {
+                Some(action) => return action,
+                // A credential with CR, LF or NUL (logged): refused like bad base64.
+                None => self.invalid(),
+            },
+            Outcome::Invalid => self.invalid(),
             Outcome::StartTls => {
                 self.parser.clear_args();
                 return Action::StartTls(OK.to_vec());
@@ -341,7 +343,15 @@ impl Pop3PreAuth {
         self.core.reply(line, false)
     }
 
-    fn start_authentication(&mut self, method: AuthMethod) -> Action {
+    /// The invalid-command reply; the dialogue starts over (and forgets a `USER`).
+    fn invalid(&mut self) -> Vec<u8> {
+        self.expecting = Expecting::Command;
+        self.parser.reset_line();
+        INVALID.to_vec()
+    }
+
+    /// `None`: the core refused the credentials (see [`PreAuthCore::authenticate`]).
+    fn start_authentication(&mut self, method: AuthMethod) -> Option<Action> {
         self.parser.clear_args();
         self.parser.reset_line();
         self.core.authenticate(method, None)

@@ -346,6 +346,67 @@ fn sasl_errors_go_back_to_the_start_state() {
     );
 }
 
+/// A SASL response line: base64 of `decoded`, CRLF.
+fn sasl_line(decoded: &[u8]) -> Vec<u8> {
+    [&encode_base64(decoded)[..], b"\r\n"].concat()
+}
+
+const LOGIN_REFUSED: &str = "client sent invalid login: CR, LF or NUL";
+const PASSWORD_REFUSED: &str = "client sent invalid password: CR, LF or NUL";
+
+/// Issue #11: `AUTH PLAIN` of `\0alice\r\nDELE 1\0pw` made nginx send `USER alice`,
+/// `DELE 1`, `PASS pw` to the backend. A login or password with CR, LF or NUL never
+/// goes to auth_http: the invalid-command reply, one info log line, back to the start
+/// state. `says` fails if the machine asks to authenticate.
+#[test]
+fn sasl_logins_with_cr_lf_or_nul_are_refused() {
+    let mut pop3 = setup().connect();
+    let attack = [&b"AUTH PLAIN "[..], &sasl_line(b"\0alice\r\nDELE 1\0pw")].concat();
+    pop3.says(&attack, INVALID);
+    assert_eq!(pop3.logs(), [LOGIN_REFUSED]);
+    pop3.says(b"AUTH PLAIN\r\n", b"+ \r\n")
+        .says(&sasl_line(b"\0alice\0pw\r\nDELE 1"), INVALID);
+    assert_eq!(pop3.logs(), [PASSWORD_REFUSED]);
+    pop3.says(b"AUTH LOGIN\r\n", b"+ VXNlcm5hbWU6\r\n")
+        .says(&sasl_line(b"x\r\nUSER victim"), b"+ UGFzc3dvcmQ6\r\n")
+        .says(&sasl_line(b"pw"), INVALID);
+    assert_eq!(pop3.logs(), [LOGIN_REFUSED]);
+    let line = [&b"AUTH LOGIN "[..], &encode_base64(b"alice"), b"\r\n"].concat();
+    pop3.says(&line, b"+ UGFzc3dvcmQ6\r\n")
+        .says(&sasl_line(b"pw\nDELE 1"), INVALID);
+    assert_eq!(pop3.logs(), [PASSWORD_REFUSED]);
+    assert_eq!(pop3.machine.login(), b"");
+    pop3.says(b"NOOP\r\n", b"+OK\r\n");
+}
+
+#[test]
+fn command_logins_with_nul_are_refused() {
+    let mut pop3 = setup().auth(true, true, true, true).connect();
+    // A CR must be followed by LF here, so a NUL is what an argument can carry.
+    pop3.says(b"USER al\0ice\r\n", b"+OK\r\n")
+        .says(b"PASS pw\r\n", INVALID)
+        .says(b"PASS pw\r\n", INVALID);
+    assert_eq!(pop3.logs(), [LOGIN_REFUSED]);
+    pop3.says(b"USER alice\r\n", b"+OK\r\n")
+        .says(b"PASS p\0w\r\n", INVALID);
+    assert_eq!(pop3.logs(), [PASSWORD_REFUSED]);
+    let digest = b"c4c9334bac560ecc979e58001b3e22fb";
+    pop3.says(&[&b"APOP b\0ob "[..], digest, b"\r\n"].concat(), INVALID);
+    assert_eq!(pop3.logs(), [LOGIN_REFUSED]);
+    let cram = sasl_line(&[&b"b\rob "[..], digest].concat());
+    let challenge = [&b"+ "[..], SALT_B64, b"\r\n"].concat();
+    pop3.says(b"AUTH CRAM-MD5\r\n", &challenge)
+        .says(&cram, INVALID);
+    assert_eq!(pop3.logs(), [LOGIN_REFUSED]);
+    pop3.says(
+        &[&b"AUTH EXTERNAL "[..], &sasl_line(b"bob\n")].concat(),
+        INVALID,
+    );
+    assert_eq!(pop3.logs(), [LOGIN_REFUSED]);
+    let got = pop3.logs_in(&[&b"APOP bob "[..], digest, b"\r\n"].concat());
+    assert_eq!(got, creds(AuthMethod::Apop, b"bob", digest, Some(SALT)));
+}
+
 #[test]
 fn sasl_response_words_and_syntax() {
     // A response starting with a space has an empty first word.

@@ -9,6 +9,8 @@
 //!
 //! # Differences from nginx 1.22.1
 //!
+//! - A login or password with CR, LF or NUL is refused with the invalid-command reply
+//!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
 //! - `MAIL` under `smtp_auth none` forgets the credentials of an earlier failed
 //!   `AUTH` (nginx 1.29.1), so a `none` request never carries stale ones.
 //! - The `530` refusal of `MAIL` logs a redacted command and leaves the buffer alone;
@@ -364,12 +366,12 @@ impl SmtpPreAuth {
     /// Turns an outcome into the action, then does nginx's end-of-command bookkeeping.
     fn finish(&mut self, outcome: Outcome) -> Action {
         let (line, start_tls) = match outcome {
-            Outcome::Authenticate(method) => return self.start_authentication(method),
-            Outcome::Invalid => {
-                self.parser.reset_line();
-                self.expecting = Expecting::Command;
-                (INVALID.to_vec(), false)
-            }
+            Outcome::Authenticate(method) => match self.start_authentication(method) {
+                Some(action) => return action,
+                // A credential with CR, LF or NUL (logged): refused like bad base64.
+                None => (self.invalid(), false),
+            },
+            Outcome::Invalid => (self.invalid(), false),
             Outcome::StartTls => (START_TLS.to_vec(), true),
             Outcome::Reply(line) => (line, false),
         };
@@ -379,8 +381,15 @@ impl SmtpPreAuth {
         self.core.reply(line, start_tls)
     }
 
-    fn start_authentication(&mut self, method: AuthMethod) -> Action {
-        self.method = method;
+    /// The invalid-command reply; the dialogue starts over.
+    fn invalid(&mut self) -> Vec<u8> {
+        self.parser.reset_line();
+        self.expecting = Expecting::Command;
+        INVALID.to_vec()
+    }
+
+    /// `None`: the core refused the credentials (see [`PreAuthCore::authenticate`]).
+    fn start_authentication(&mut self, method: AuthMethod) -> Option<Action> {
         self.parser.clear_args();
         self.parser.reset_line();
         let smtp = (method == AuthMethod::None).then(|| SmtpEnvelope {
@@ -388,7 +397,9 @@ impl SmtpPreAuth {
             from: self.envelope.from.clone(),
             to: self.envelope.to.clone(),
         });
-        self.core.authenticate(method, smtp)
+        let action = self.core.authenticate(method, smtp)?;
+        self.method = method;
+        Some(action)
     }
 }
 

@@ -339,3 +339,47 @@ fn starttls_forgets_helo_and_envelope() {
     let creds = s.credentials("RCPT TO:<c@d>\r\n");
     assert_eq!(creds.smtp.unwrap().helo, b"");
 }
+
+/// `AUTH <mechanism> <base64 of decoded>` + CRLF, or the bare response line.
+fn sasl(prefix: &str, decoded: &[u8]) -> String {
+    format!("{prefix}{}\r\n", lossy(&encode_base64(decoded)))
+}
+
+/// Issue #11: a login or password with CR, LF or NUL never goes to auth_http (nor to
+/// the backend's AUTH or XCLIENT): the invalid-command reply a bad SASL response gets,
+/// one info log line, and pipelined commands are still answered. `expect` fails if the
+/// machine asks to authenticate.
+#[test]
+fn sasl_logins_with_cr_lf_or_nul_are_refused() {
+    const LOGIN_REFUSED: &str = "client sent invalid login: CR, LF or NUL";
+    const PASSWORD_REFUSED: &str = "client sent invalid password: CR, LF or NUL";
+    let mut s = Smtp::new(options());
+    let attack = sasl("AUTH PLAIN ", b"\0alice\r\nRCPT TO:<x@y>\0pw");
+    s.expect(
+        &format!("{attack}NOOP\r\n"),
+        &format!("{INVALID_TEXT}250 2.0.0 OK\r\n"),
+    );
+    assert_eq!(s.client.machine.take_log().as_deref(), Some(LOGIN_REFUSED));
+    s.expect("AUTH PLAIN\r\n", "334 \r\n");
+    s.expect(&sasl("", b"\0alice\0pw\r\nQUIT"), INVALID_TEXT);
+    assert_eq!(
+        s.client.machine.take_log().as_deref(),
+        Some(PASSWORD_REFUSED)
+    );
+    s.expect("AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+    s.expect(&sasl("", b"al\0ice"), "334 UGFzc3dvcmQ6\r\n");
+    s.expect(&sasl("", b"pw"), INVALID_TEXT);
+    assert_eq!(s.client.machine.take_log().as_deref(), Some(LOGIN_REFUSED));
+    s.expect(&sasl("AUTH LOGIN ", b"alice"), "334 UGFzc3dvcmQ6\r\n");
+    s.expect(&sasl("", b"pw\r"), INVALID_TEXT);
+    assert_eq!(
+        s.client.machine.take_log().as_deref(),
+        Some(PASSWORD_REFUSED)
+    );
+    assert_eq!(s.client.machine.take_log(), None);
+    let creds = s.credentials(&sasl("AUTH PLAIN ", b"\0alice\0pw"));
+    assert_eq!(
+        (creds.login, creds.password),
+        (b"alice".to_vec(), b"pw".to_vec())
+    );
+}
