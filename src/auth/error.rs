@@ -44,6 +44,11 @@ pub enum AuthError {
     InvalidAddress { peer: String, addr: String },
     #[error("auth http server {peer} sent invalid server port:\"{port}\"")]
     InvalidPort { peer: String, port: String },
+    /// `Auth-User` or `Auth-Pass` with a CR, LF or NUL, which would split a backend
+    /// command line (nginx 1.22.1 sends it on). The value is not shown: it can be a
+    /// password.
+    #[error("auth http server {peer} sent invalid {header}: CR, LF or NUL")]
+    UnsafeCredential { peer: String, header: &'static str },
     /// The host name in `Auth-Server` (our extension) did not resolve.
     #[error("\"{name}\" could not be resolved ({detail})")]
     Resolve { name: String, detail: String },

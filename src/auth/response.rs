@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::error::AuthError;
 use super::headers as h;
 use crate::config::Protocol;
+use crate::proto::line_safe;
 
 /// nginx reads the response into a 1024-byte buffer: status line, headers and the
 /// blank line must all fit.
@@ -189,9 +190,26 @@ impl AuthResponse {
         Ok(Outcome::Ok {
             backend,
             upstream_name: format!("{}:{}", lossy(&server), lossy(&port)),
-            login_override: self.user.clone(),
-            password_override: self.pass.clone(),
+            login_override: self.line_safe_override(h::AUTH_USER, &self.user)?,
+            password_override: self.line_safe_override(h::AUTH_PASS, &self.pass)?,
         })
+    }
+
+    /// `Auth-User` / `Auth-Pass` as the backend login will use them: refused when they
+    /// could split a backend command line ([`line_safe`]). The header parser already
+    /// ends a value at CR LF or LF and refuses a bare CR, but a NUL gets through.
+    fn line_safe_override(
+        &self,
+        header: &'static str,
+        value: &Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, AuthError> {
+        match value {
+            Some(bytes) if !line_safe::is_line_safe(bytes) => Err(AuthError::UnsafeCredential {
+                peer: self.peer.clone(),
+                header,
+            }),
+            _ => Ok(value.clone()),
+        }
     }
 
     /// Record one complete header line.

@@ -230,6 +230,42 @@ fn server_port_and_password_requirements() {
     );
 }
 
+/// Issue #11: `Auth-User` / `Auth-Pass` become backend command lines, so one with CR,
+/// LF or NUL is a broken answer (the client gets the internal error, the backend is
+/// never contacted). On the wire only a NUL gets that far; CR and LF are checked too.
+#[test]
+fn auth_user_and_pass_with_cr_lf_or_nul_are_refused() {
+    let head = b"Auth-Server: 1.2.3.4\r\nAuth-Port: 110\r\n";
+    let wire = |extra: &[u8]| ok(&[&head[..], extra, b"\r\n"].concat());
+    let refused =
+        |header: &str| format!("auth http server {PEER} sent invalid {header}: CR, LF or NUL");
+    for protocol in [Protocol::Imap, Protocol::Pop3, Protocol::Smtp] {
+        let user = wire(b"Auth-User: alice\0x\r\nAuth-Pass: pw\r\n");
+        assert_eq!(err_text(user.outcome(protocol, true)), refused("Auth-User"));
+        let pass = wire(b"Auth-Pass: p\0w\r\n");
+        assert_eq!(err_text(pass.outcome(protocol, true)), refused("Auth-Pass"));
+        for bad in [&b"x\r\nUSER victim"[..], b"victim\r", b"victim\ny"] {
+            let mut user = wire(b"");
+            user.user = Some(bad.to_vec());
+            assert_eq!(err_text(user.outcome(protocol, true)), refused("Auth-User"));
+            let mut pass = wire(b"");
+            pass.pass = Some(bad.to_vec());
+            let text = err_text(pass.outcome(protocol, true));
+            assert_eq!(text, refused("Auth-Pass"));
+            assert!(!text.contains("victim"), "the value is never shown: {text}");
+        }
+        // Other control bytes go through (nginx escapes nothing here, the backend
+        // login sends them as they are).
+        let tab = wire(b"Auth-User: a\tb\x01\r\n").outcome(protocol, true);
+        assert!(matches!(tab, Ok(Outcome::Ok { login_override: Some(v), .. }) if v == b"a\tb\x01"));
+    }
+    // The wire: a bare CR in a value is already an invalid header.
+    assert_eq!(
+        err_text(parse(&[&head[..], b"Auth-User: a\rb\r\n\r\n"].concat())),
+        format!("auth http server {PEER} sent invalid header in response")
+    );
+}
+
 #[test]
 fn addresses_nginx_accepts_and_host_names() {
     let backend = |server: &str| {
