@@ -166,3 +166,107 @@ async fn apop_sends_the_greeting_salt_and_logs_in_with_auth_pass() {
         )
     );
 }
+
+/// `AUTH PLAIN` with the base64 of `decoded`.
+fn auth_plain(decoded: &[u8]) -> String {
+    let response = mailproxy::proto::sasl::encode_base64(decoded);
+    format!("AUTH PLAIN {}\r\n", String::from_utf8_lossy(&response))
+}
+
+/// Issue #11: nginx sent `USER alice\r\nDELE 1\r\nPASS pw\r\n` to the backend for this
+/// login. The auth server here allows anything it is asked about (the escaped attack
+/// login too), so only mailproxy's refusal stands between the client and the backend.
+#[tokio::test]
+async fn auth_plain_with_crlf_in_the_login_or_password_is_refused_before_auth_http() {
+    let backend = Pop3Backend::start(Pop3Script::Good {
+        message: b"x\r\n".to_vec(),
+    })
+    .await;
+    let allow = vec![AuthAnswer::ok(backend.addr)];
+    let auth = FakeAuth::start(answers(vec![
+        ("alice%0D%0ADELE%201", allow.clone()),
+        ("alice", allow),
+    ]))
+    .await;
+    let (proxy, mut c) = connected(auth.addr, "").await;
+    c.send(&auth_plain(b"\0alice\r\nDELE 1\0pw")).await;
+    assert_eq!(c.line().await, "-ERR invalid command\r\n");
+    c.send(&auth_plain(b"\0alice\0pw\r\nDELE 1")).await;
+    assert_eq!(c.line().await, "-ERR invalid command\r\n");
+    c.send("QUIT\r\n").await;
+    assert_eq!(c.line().await, "+OK\r\n");
+    assert!(c.closed().await);
+    assert_eq!(
+        auth.requests(),
+        Vec::<String>::new(),
+        "no auth_http request"
+    );
+    assert_eq!(
+        (backend.connections(), backend.received()),
+        (0, String::new())
+    );
+    let log = proxy.wait_log("invalid password");
+    assert!(
+        log.contains("[info]") && log.contains("client sent invalid login: CR, LF or NUL"),
+        "{log}"
+    );
+    assert!(
+        log.contains("client sent invalid password: CR, LF or NUL"),
+        "{log}"
+    );
+    assert!(!log.contains("pw"), "password in log: {log}");
+}
+
+/// An `Auth-User` with a NUL (or a bare CR, already a broken header) from the auth
+/// server: the client gets the internal error and the backend is never contacted.
+#[tokio::test]
+async fn auth_user_with_nul_or_cr_from_the_auth_server_never_reaches_the_backend() {
+    let backend = Pop3Backend::start(Pop3Script::Good {
+        message: b"x\r\n".to_vec(),
+    })
+    .await;
+    let answer = |user: &[u8]| {
+        let head = format!(
+            "HTTP/1.0 200 OK\r\nAuth-Status: OK\r\nAuth-Server: {}\r\nAuth-Port: {}\r\n",
+            backend.addr.ip(),
+            backend.addr.port()
+        );
+        let raw = [head.as_bytes(), b"Auth-User: ", user, b"\r\n\r\n"].concat();
+        vec![AuthAnswer::Raw(raw)]
+    };
+    let auth = FakeAuth::start(answers(vec![
+        ("bob", answer(b"victim\0x")),
+        ("carol", answer(b"victim\rUSER x")),
+    ]))
+    .await;
+    let port = free_port();
+    let proxy = Proxy::start(&server(port, auth.addr, ""), &[port]);
+    for user in ["bob", "carol"] {
+        let mut c = Client::connect(port).await;
+        assert_eq!(c.line().await, "+OK POP3 ready\r\n");
+        c.send(&format!("USER {user}\r\nPASS pw\r\n")).await;
+        assert_eq!(c.line().await, "+OK\r\n");
+        assert_eq!(c.line().await, "-ERR internal server error\r\n");
+        assert!(c.closed().await);
+    }
+    assert_eq!(auth.requests().len(), 2);
+    assert_eq!(
+        (backend.connections(), backend.received()),
+        (0, String::new())
+    );
+    let peer = auth.addr;
+    let log = proxy.wait_log("sent invalid header");
+    assert!(log.contains("[error]"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "auth http server {peer} sent invalid Auth-User: CR, LF or NUL"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "auth http server {peer} sent invalid header in response"
+        )),
+        "{log}"
+    );
+}

@@ -17,6 +17,7 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -290,6 +291,8 @@ pub trait Script: Clone + Send + 'static {
 pub struct ScriptedBackend<S> {
     pub addr: SocketAddr,
     pub received: Received,
+    /// Connections accepted so far (a refused login must never open one).
+    pub connections: Arc<AtomicUsize>,
     script: PhantomData<S>,
 }
 
@@ -299,16 +302,24 @@ impl<S: Script> ScriptedBackend<S> {
         let addr = listener.local_addr().unwrap();
         let received = Received::default();
         let rec = received.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(script.clone().serve(sock, rec.clone()));
             }
         });
         ScriptedBackend {
             addr,
             received,
+            connections,
             script: PhantomData,
         }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> String {
