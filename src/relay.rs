@@ -122,14 +122,21 @@ impl Pipe {
                 }
             }
             let mut rb = ReadBuf::uninit(self.buf.spare_capacity_mut());
+            let ours = rb.filled().as_ptr();
             match Pin::new(&mut *from).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => {
+                    // A `poll_read` may legally replace the ReadBuf with one over other
+                    // memory (safe code can); then `filled` says nothing about our
+                    // buffer, and trusting it would expose uninitialised bytes. Tokio's
+                    // own `poll_read_buf` makes the same check.
+                    assert_eq!(ours, rb.filled().as_ptr(), "poll_read swapped its buffer");
                     let n = rb.filled().len();
                     if n == 0 {
                         return Progress::Eof;
                     }
                     // SAFETY: `poll_read` initialised the first `n` bytes of the spare
-                    // capacity (that is what `filled` reports).
+                    // capacity: `filled` reports them, and it is still our buffer
+                    // (checked above).
                     unsafe { self.buf.set_len(n) };
                     read = true;
                 }
@@ -221,6 +228,53 @@ mod tests {
         assert!(got == body);
         drop(writer.await.unwrap());
         assert!(matches!(task.await.unwrap(), RelayEnd::BackendClosed));
+    }
+
+    /// A reader that answers with a ReadBuf over memory of its own, as safe code may.
+    struct SwapsBuffer;
+
+    impl AsyncRead for SwapsBuffer {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let elsewhere: &'static mut [u8] = Box::leak(vec![b'x'; 16].into_boxed_slice());
+            let mut other = ReadBuf::new(elsewhere);
+            other.set_filled(16);
+            *buf = other;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for SwapsBuffer {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl ReadReady for SwapsBuffer {}
+
+    /// Trusting `filled()` of a swapped ReadBuf would hand 16 uninitialised bytes of
+    /// our buffer to the backend; the relay stops instead.
+    #[tokio::test]
+    async fn a_reader_that_swaps_the_read_buffer_is_caught() {
+        let (mut backend, _backend_far) = duplex(64);
+        let task = tokio::spawn(async move {
+            relay(&mut SwapsBuffer, &mut backend, Duration::from_secs(5)).await
+        });
+        let err = task.await.expect_err("the relay trusted a swapped buffer");
+        assert!(err.is_panic());
     }
 
     /// Says "readable" but has nothing to read: stale readiness, as after pre-auth.
