@@ -79,6 +79,10 @@ fn config_path() -> Result<PathBuf, String> {
 }
 
 async fn serve(config: Arc<Config>) -> Result<(), String> {
+    // Installed before "listening" is printed: a supervisor (or a test) that sends
+    // SIGTERM as soon as it reads that line must find the handler in place, not the
+    // default action.
+    let signals = ShutdownSignals::install()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -91,7 +95,7 @@ async fn serve(config: Arc<Config>) -> Result<(), String> {
         .title_case_headers(true)
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(signals.next());
     loop {
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -127,19 +131,28 @@ async fn serve(config: Arc<Config>) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves with the name of the signal on SIGTERM or SIGINT.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        eprintln!("mailproxy-auth: cannot install signal handlers");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT, caught from the moment [`ShutdownSignals::install`] returns.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<ShutdownSignals, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let failed = |e: std::io::Error| format!("cannot install signal handlers: {e}");
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate()).map_err(failed)?,
+            int: signal(SignalKind::interrupt()).map_err(failed)?,
+        })
+    }
+
+    /// Resolves with the name of the first signal.
+    async fn next(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 
