@@ -179,7 +179,7 @@ impl Master {
                     // SAFETY: getppid has no preconditions.
                     master: unsafe { libc::getppid() },
                 };
-                let code = worker::run(start, &self.signals);
+                let code = worker::run(start);
                 std::process::exit(code);
             }
             pid => {

@@ -66,8 +66,12 @@ pub fn raise_nofile(limit: u64) {
     }
 }
 
-/// The signals the master acts on. They stay blocked in the master, which takes them
-/// one at a time with [`MasterSignals::wait`]; a new worker unblocks them.
+/// The signals mailproxy acts on. They are blocked from the first moment of start-up,
+/// before any socket is bound: a signal sent as soon as the port answers (by an init
+/// script, or a test) must never meet the default action, which for most of them ends
+/// the process. The master then takes them one at a time with [`MasterSignals::wait`];
+/// a serving process unblocks them once its own handlers are in place
+/// ([`unblock_signals`]), and what arrived meanwhile is delivered then.
 pub const MASTER_SIGNALS: [libc::c_int; 6] = [
     libc::SIGHUP,
     libc::SIGUSR1,
@@ -88,21 +92,40 @@ pub struct Received {
     pub from: Option<libc::pid_t>,
 }
 
+fn master_set() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in MASTER_SIGNALS {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Blocks [`MASTER_SIGNALS`] in the calling thread (and the threads it starts).
+pub fn block_signals() -> io::Result<()> {
+    let set = master_set();
+    // SAFETY: sigprocmask on this thread with a valid set.
+    if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Unblocks [`MASTER_SIGNALS`]: for a process whose handlers are installed.
+pub fn unblock_signals() {
+    let set = master_set();
+    // SAFETY: as in `block_signals`.
+    unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+}
+
 impl MasterSignals {
     /// Blocks [`MASTER_SIGNALS`] in the calling (only) thread.
     pub fn block() -> io::Result<MasterSignals> {
-        // SAFETY: sigset manipulation on a local set, then sigprocmask on this thread.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for sig in MASTER_SIGNALS {
-                libc::sigaddset(&mut set, sig);
-            }
-            if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(MasterSignals { set })
-        }
+        block_signals()?;
+        Ok(MasterSignals { set: master_set() })
     }
 
     /// Waits at most `limit` for one of the blocked signals.
@@ -123,14 +146,6 @@ impl MasterSignals {
                 number,
                 from: (from > 0).then_some(from),
             })
-        }
-    }
-
-    /// In a new worker: unblock everything the master had blocked.
-    pub fn unblock_in_child(&self) {
-        // SAFETY: as in `block`.
-        unsafe {
-            libc::sigprocmask(libc::SIG_UNBLOCK, &self.set, std::ptr::null_mut());
         }
     }
 }

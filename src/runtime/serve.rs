@@ -122,6 +122,9 @@ pub async fn serve(
     }
     let mut signals = Signals::new()
         .map_err(|e| StartError::emerg(format!("signal() failed ({})", os_error(&e))))?;
+    // Our handlers are in place: what was sent since start-up is delivered now (to this
+    // thread; runtime threads started earlier keep the signals blocked).
+    super::process::unblock_signals();
     loop {
         match signals.next(&instance.role).await {
             Event::Reload => instance.reload(),

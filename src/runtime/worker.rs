@@ -3,7 +3,7 @@
 //! stop. It never reads the config or a key file: both came with the fork.
 
 use super::privileges::WorkerUser;
-use super::process::{raise_nofile, MasterSignals};
+use super::process::raise_nofile;
 use super::serve::{self, Role};
 use super::Generation;
 use crate::config::LogLevel;
@@ -24,8 +24,8 @@ pub struct WorkerStart {
 }
 
 /// The body of a forked worker; returns its exit code.
-pub fn run(start: WorkerStart, signals: &MasterSignals) -> i32 {
-    signals.unblock_in_child();
+/// The master's signals stay blocked until `serve` has its own handlers.
+pub fn run(start: WorkerStart) -> i32 {
     if let Some(limit) = start.generation.config.worker_rlimit_nofile {
         raise_nofile(limit);
     }
