@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::lifecycle::*;
@@ -44,18 +44,7 @@ fn ids(pid: u32, field: &str) -> Vec<u32> {
 
 /// Starts a master on a config with `main_extra` in the main context.
 fn start_master(main_extra: &str, body: &str, port: u16) -> Proxy {
-    let dir = TempDir::new("procs");
-    let conf = write_conf(&dir.0, main_extra, 1024, body);
-    let child = Command::new(env!("CARGO_BIN_EXE_mailproxy"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let log = dir.0.join("error.log");
-    wait_port(port);
-    Proxy { child, dir, log }
+    start_with(main_extra, body, &[port])
 }
 
 /// Who holds the proxy's side of each established connection on `port`: the client's
@@ -324,4 +313,51 @@ async fn files_are_0644_under_umask_077_and_after_reopen() {
     assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
     assert!(signal_cmd(&conf, "stop"));
     assert!(refused(port));
+}
+
+/// Waits up to `within` for every pid in `pids` to be gone.
+fn all_gone(pids: &[u32], within: Duration) -> bool {
+    let until = Instant::now() + within;
+    while pids
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists())
+    {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_master_takes_its_workers_with_it() {
+    let (_backend, auth) = peers().await;
+    let port = free_port();
+    let mut proxy = start_master("worker_processes 2;", &imap_server(port, auth.addr), port);
+    let workers = workers_of(proxy.child.id(), 2);
+    assert_eq!(workers.len(), 2);
+    proxy.child.kill().unwrap();
+    proxy.child.wait().unwrap();
+    assert!(
+        all_gone(&workers, Duration::from_secs(3)),
+        "workers outlived the master"
+    );
+    assert!(refused(port), "the port is still held");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn term_ends_a_draining_worker_at_once() {
+    let (_backend, auth) = peers().await;
+    let port = free_port();
+    let proxy = start_master("", &imap_server(port, auth.addr), port);
+    let (mut session, old) = reload_with_session(&proxy, port).await;
+    // SAFETY: signalling the old worker of the proxy this test started.
+    assert_eq!(unsafe { libc::kill(old as libc::pid_t, libc::SIGTERM) }, 0);
+    assert!(
+        session.closed().await,
+        "the draining worker kept its session"
+    );
+    let log = wait_log(&proxy, &format!("worker process {old} exited with code 0"));
+    assert!(log.contains(&format!("{old}#{old}: exiting")), "{log}");
 }

@@ -88,9 +88,15 @@ pub enum Role {
         path: std::path::PathBuf,
         load: LoadOptions,
     },
-    /// A worker: its master reloads; it only drains on QUIT.
-    Worker,
+    /// A worker of master `master`: its master reloads; it only drains on QUIT, and
+    /// stops when the master is gone.
+    Worker { master: libc::pid_t },
 }
+
+/// How often a worker checks that its master still exists. The kernel's parent-death
+/// signal (asked for in `worker::run`) is the quick way; this catches a master death
+/// that signal missed, so a worker never serves on, unsupervised, with the port.
+const MASTER_CHECK: Duration = Duration::from_secs(1);
 
 /// Everything the signal loop owns.
 struct Instance {
@@ -127,14 +133,14 @@ pub async fn serve(
     super::process::unblock_signals();
     loop {
         match signals.next(&instance.role).await {
-            Event::Reload => instance.reload(),
+            Event::Reload => instance.reload().await,
             Event::Reopen => {
                 log::write(LogLevel::Notice, "reopening logs");
                 log::reopen(None);
             }
             Event::Stop => return Ok(()),
             Event::Quit => {
-                instance.graceful_stop().await;
+                instance.graceful_stop(&mut signals).await;
                 return Ok(());
             }
         }
@@ -172,31 +178,22 @@ impl Instance {
     }
 
     /// HUP: read the config again; switch to it only if all of it is usable.
-    fn reload(&mut self) {
+    ///
+    /// Reading files, resolving names, loading keys and binding all block, so they run
+    /// on the blocking pool while the runtime keeps serving.
+    async fn reload(&mut self) {
         let Role::Single { path, load } = &self.role else {
             return;
         };
-        let generation = match load_generation(path, load) {
-            Ok(g) => g,
-            Err(e) => return log::write(e.level, &e.message),
+        let (path, load) = (path.clone(), load.clone());
+        let bound: Vec<SocketAddr> = self.listeners.keys().copied().collect();
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare_reload(&path, &load, &bound)).await;
+        let (generation, plan) = match prepared {
+            Ok(Ok(next)) => next,
+            Ok(Err(e)) => return log::write(e.level, &e.message),
+            Err(e) => return log::write(LogLevel::Alert, &format!("reload failed ({e})")),
         };
-        let groups = match listener::group(&listens_of(&generation.config)) {
-            Ok(g) => g,
-            Err(e) => return log::write(LogLevel::Emerg, &e.to_string()),
-        };
-        // Bind every new address before touching anything: all or nothing.
-        let mut plan = Vec::with_capacity(groups.len());
-        for routes in groups {
-            let fresh = if self.listeners.contains_key(&routes.addr) {
-                None
-            } else {
-                match listener::bind(&routes) {
-                    Ok(s) => Some(s),
-                    Err(e) => return log::write(LogLevel::Emerg, &e.to_string()),
-                }
-            };
-            plan.push((routes, fresh));
-        }
         install_main_log(&generation.config);
         self.limits
             .cap
@@ -205,7 +202,7 @@ impl Instance {
         self.switch(plan);
     }
 
-    fn switch(&mut self, plan: Vec<(Routes, Option<std::net::TcpListener>)>) {
+    fn switch(&mut self, plan: Plan) {
         let keep: Vec<SocketAddr> = plan.iter().map(|(r, _)| r.addr).collect();
         self.listeners.retain(|addr, l| {
             let kept = keep.contains(addr);
@@ -233,29 +230,74 @@ impl Instance {
 
     /// QUIT: close every listening socket, then wait for the sessions to end, at most
     /// `worker_shutdown_timeout` (nginx's graceful shutdown).
-    async fn graceful_stop(&mut self) {
+    ///
+    /// TERM or INT meanwhile (or, in a worker, the master's death) ends the wait at
+    /// once, as in nginx; USR1 still reopens the logs.
+    async fn graceful_stop(&mut self, signals: &mut Signals) {
         for (_, l) in self.listeners.drain() {
             l.task.abort();
         }
         log::write(LogLevel::Notice, "gracefully shutting down");
-        match self.generation.config.worker_shutdown_timeout {
-            Some(limit) => {
-                if tokio::time::timeout(limit, self.limits.wait_idle())
+        let limit = self.generation.config.worker_shutdown_timeout;
+        let drained = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, self.limits.wait_idle())
                     .await
-                    .is_err()
-                {
-                    let left = self.limits.active.load(Ordering::Acquire);
-                    log::write(
-                        LogLevel::Notice,
-                        &format!("worker_shutdown_timeout expired, closing {left} connections"),
-                    );
+                    .is_ok(),
+                None => {
+                    self.limits.wait_idle().await;
+                    true
                 }
             }
-            None => self.limits.wait_idle().await,
+        };
+        let stopped = async {
+            loop {
+                match signals.next(&self.role).await {
+                    Event::Stop => return,
+                    Event::Reopen => log::reopen(None),
+                    Event::Reload | Event::Quit => {}
+                }
+            }
+        };
+        tokio::select! {
+            done = drained => if !done {
+                let left = self.limits.active.load(Ordering::Acquire);
+                log::write(
+                    LogLevel::Notice,
+                    &format!("worker_shutdown_timeout expired, closing {left} connections"),
+                );
+            },
+            () = stopped => {}
         }
         log::write(LogLevel::Notice, "exiting");
         log::write(LogLevel::Notice, "exit");
     }
+}
+
+/// The sockets of the next generation: each address with a new socket, or `None` to
+/// keep the one bound now.
+type Plan = Vec<(Routes, Option<std::net::TcpListener>)>;
+
+/// The next generation and its sockets; every new address is bound before anything
+/// changes: all or nothing.
+fn prepare_reload(
+    path: &std::path::Path,
+    load: &LoadOptions,
+    bound: &[SocketAddr],
+) -> Result<(Generation, Plan), StartError> {
+    let generation = load_generation(path, load)?;
+    let groups = listener::group(&listens_of(&generation.config))
+        .map_err(|e| StartError::emerg(e.to_string()))?;
+    let mut plan = Vec::with_capacity(groups.len());
+    for routes in groups {
+        let fresh = if bound.contains(&routes.addr) {
+            None
+        } else {
+            Some(listener::bind(&routes).map_err(|e| StartError::emerg(e.to_string()))?)
+        };
+        plan.push((routes, fresh));
+    }
+    Ok((generation, plan))
 }
 
 async fn accept_loop(
@@ -316,6 +358,21 @@ async fn accept_loop(
     }
 }
 
+/// Resolves once the master `master` is no longer this process's parent; never for
+/// `None` (the single process has no master).
+async fn master_gone(master: Option<libc::pid_t>) {
+    let Some(master) = master else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(MASTER_CHECK).await;
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } != master {
+            return;
+        }
+    }
+}
+
 enum Event {
     Reload,
     Reopen,
@@ -344,11 +401,15 @@ impl Signals {
 
     /// The next signal, logged in nginx's words (`signal 1 (SIGHUP) received, reconfiguring`).
     async fn next(&mut self, role: &Role) -> Event {
-        let reload = match role {
-            Role::Single { .. } => ", reconfiguring",
-            Role::Worker => ", ignoring",
+        let (reload, master) = match role {
+            Role::Single { .. } => (", reconfiguring", None),
+            Role::Worker { master } => (", ignoring", Some(*master)),
         };
         let (event, number, name, action) = tokio::select! {
+            () = master_gone(master) => {
+                log::write(LogLevel::Alert, "the master process is gone, exiting");
+                return Event::Stop;
+            }
             _ = self.hup.recv() => (Event::Reload, 1, "SIGHUP", reload),
             _ = self.usr1.recv() => (Event::Reopen, 10, "SIGUSR1", ", reopening logs"),
             _ = self.term.recv() => (Event::Stop, 15, "SIGTERM", ", exiting"),

@@ -49,7 +49,9 @@ pub fn run(start: WorkerStart) -> i32 {
         }
     };
     let served = runtime.block_on(serve::serve(
-        Role::Worker,
+        Role::Worker {
+            master: start.master,
+        },
         start.generation,
         start.listeners,
     ));

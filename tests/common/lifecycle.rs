@@ -153,3 +153,22 @@ pub fn workers_of(pid: u32, want: usize) -> Vec<u32> {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Starts mailproxy on [`write_conf`]'s config with `main_extra`; waits for `ports`.
+pub fn start_with(main_extra: &str, body: &str, ports: &[u16]) -> Proxy {
+    let dir = TempDir::new("proxy");
+    let conf = write_conf(&dir.0, main_extra, 1024, body);
+    let child = Command::new(env!("CARGO_BIN_EXE_mailproxy"))
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let log = dir.0.join("error.log");
+    let proxy = Proxy { child, dir, log };
+    for &port in ports {
+        wait_port(port);
+    }
+    proxy
+}
