@@ -87,15 +87,12 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) -> Option<Log
     let accept_deadline = Instant::now() + conf.timeout;
     let mut origin = accept::peer_after_header(conf, peer, local, None);
     if proxy_protocol {
-        let Some(header) = Box::pin(accept::read_proxy_header(
+        let header = Box::pin(accept::read_proxy_header(
             &mut stream,
             accept_deadline,
             &log,
         ))
-        .await
-        else {
-            return None;
-        };
+        .await?;
         origin = accept::peer_after_header(conf, peer, local, header.addrs);
         log.client = origin.client.ip();
     }
