@@ -107,9 +107,14 @@ pub fn wait_exit(proxy: &mut Proxy, within: Duration) -> Option<std::process::Ex
 }
 
 pub async fn logged_in(port: u16) -> Client {
+    logged_in_as(port, "alice", "secret").await
+}
+
+/// A session logged in as `user` (the scripted backend's LOGIN reply).
+pub async fn logged_in_as(port: u16, user: &str, password: &str) -> Client {
     let mut c = Client::connect(port).await;
     assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
-    c.send("a1 LOGIN alice secret\r\n").await;
+    c.send(&format!("a1 LOGIN {user} {password}\r\n")).await;
     assert_eq!(
         c.line().await,
         "a1 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"

@@ -261,6 +261,9 @@ pub enum BackendScript {
     RefuseLogin(Vec<u8>),
     /// Accepts and never says anything.
     Stall,
+    /// Logs in as `Good` does, answers the first command with the start of a literal,
+    /// then resets the connection (RST) in the middle of the relay.
+    ResetAfterLogin,
 }
 
 /// The answers the scripted auth server gives, in turn, per login.
@@ -354,6 +357,12 @@ async fn read_line<R: AsyncBufReadExt + Unpin>(
 }
 
 async fn run_backend(sock: TcpStream, script: BackendScript, rec: Arc<Mutex<Vec<u8>>>) {
+    if matches!(script, BackendScript::ResetAfterLogin) {
+        // Closing with a zero linger time sends RST instead of FIN.
+        socket2::SockRef::from(&sock)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     let rec = &*rec;
@@ -371,18 +380,17 @@ async fn run_backend(sock: TcpStream, script: BackendScript, rec: Arc<Mutex<Vec<
             let _ = w.write_all(&reply).await;
             let _ = read_line(&mut r, rec).await;
         }
+        BackendScript::ResetAfterLogin => {
+            accept_login(&mut r, &mut w, rec).await;
+            let _ = read_line(&mut r, rec).await;
+            let _ = w.write_all(b"* 1 FETCH (BODY[] {1000}\r\npartial").await;
+            // Give the proxy the bytes first, then close with the zero linger set
+            // above: RST. (Dropping the write half alone would send a FIN first.)
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(r.into_inner().reunite(w));
+        }
         BackendScript::Good { big } => {
-            let _ = w.write_all(b"* OK fake ready\r\n").await;
-            // TAG LOGIN {n} / login {m} / password
-            let (_, first) = read_line(&mut r, rec).await;
-            let tag = first.split(|&b| b == b' ').next().unwrap_or(b"").to_vec();
-            let _ = w.write_all(b"+ go ahead\r\n").await;
-            let _ = read_line(&mut r, rec).await;
-            let _ = w.write_all(b"+ go ahead\r\n").await;
-            let _ = read_line(&mut r, rec).await;
-            let mut ok = tag.clone();
-            ok.extend_from_slice(b" OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
-            let _ = w.write_all(&ok).await;
+            accept_login(&mut r, &mut w, rec).await;
             loop {
                 let (n, l) = read_line(&mut r, rec).await;
                 if n == 0 {
@@ -406,6 +414,24 @@ async fn run_backend(sock: TcpStream, script: BackendScript, rec: Arc<Mutex<Vec<
             }
         }
     }
+}
+
+/// Greets and accepts nginx's literal LOGIN (`TAG LOGIN {n}` / login `{m}` / password).
+async fn accept_login(
+    r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    rec: &Mutex<Vec<u8>>,
+) {
+    let _ = w.write_all(b"* OK fake ready\r\n").await;
+    let (_, first) = read_line(r, rec).await;
+    let tag = first.split(|&b| b == b' ').next().unwrap_or(b"").to_vec();
+    let _ = w.write_all(b"+ go ahead\r\n").await;
+    let _ = read_line(r, rec).await;
+    let _ = w.write_all(b"+ go ahead\r\n").await;
+    let _ = read_line(r, rec).await;
+    let mut ok = tag;
+    ok.extend_from_slice(b" OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+    let _ = w.write_all(&ok).await;
 }
 
 /// A line-oriented test client over plain TCP.
