@@ -83,18 +83,26 @@ fn socket_holders(port: u16) -> HashMap<u16, u32> {
     holders
 }
 
+/// A master with two workers as `nobody` (root only), its peers and its port.
+async fn two_workers() -> Option<((FakeBackend, FakeAuth), u16, Proxy)> {
+    if !is_root() {
+        return None;
+    }
+    let (backend, auth) = peers().await;
+    let port = free_port();
+    let proxy = start_master("worker_processes 2;", &imap_server(port, auth.addr), port);
+    Some(((backend, auth), port, proxy))
+}
+
 async fn local_port(c: &Client) -> u16 {
     c.w.local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_run_as_nobody_and_only_they_hold_client_sockets() {
-    if !is_root() {
+    let Some((_peers, port, proxy)) = two_workers().await else {
         return eprintln!("skipped: needs root");
-    }
-    let (_backend, auth) = peers().await;
-    let port = free_port();
-    let proxy = start_master("worker_processes 2;", &imap_server(port, auth.addr), port);
+    };
     let master = proxy.child.id();
     let workers = workers_of(master, 2);
     assert_eq!(workers.len(), 2, "worker_processes 2");
@@ -124,20 +132,26 @@ async fn workers_run_as_nobody_and_only_they_hold_client_sockets() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_worker_is_replaced_and_the_other_workers_sessions_live_on() {
-    if !is_root() {
+    let Some((_peers, port, proxy)) = two_workers().await else {
         return eprintln!("skipped: needs root");
-    }
-    let (_backend, auth) = peers().await;
-    let port = free_port();
-    let proxy = start_master("worker_processes 2;", &imap_server(port, auth.addr), port);
+    };
     let master = proxy.child.id();
     assert_eq!(workers_of(master, 2).len(), 2);
-    // 50 logins at once, so that both workers take some.
+    // 50 logins at once usually land on both workers; on a loaded machine one may take
+    // the whole burst, so more come one at a time until both serve.
     let mut sessions = futures_join(50, port).await;
-    let holders = socket_holders(port);
-    let mut by_worker: HashMap<u32, usize> = HashMap::new();
-    for c in &sessions {
-        *by_worker.entry(holders[&local_port(c).await]).or_default() += 1;
+    let (mut holders, mut by_worker) = (HashMap::new(), HashMap::new());
+    for _ in 0..100 {
+        holders = socket_holders(port);
+        by_worker = HashMap::<u32, usize>::new();
+        for c in &sessions {
+            *by_worker.entry(holders[&local_port(c).await]).or_default() += 1;
+        }
+        if by_worker.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sessions.push(logged_in(port).await);
     }
     assert_eq!(by_worker.len(), 2, "both workers serve: {by_worker:?}");
     let victim = *by_worker.keys().next().unwrap();
@@ -173,7 +187,8 @@ async fn a_killed_worker_is_replaced_and_the_other_workers_sessions_live_on() {
             alive += 1;
         }
     }
-    assert_eq!(alive + cut, 50);
+    assert_eq!(alive + cut, sessions.len());
+    assert!(sessions.len() >= 50);
     assert_eq!(
         workers_of(master, 2).len(),
         2,

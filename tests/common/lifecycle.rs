@@ -62,14 +62,7 @@ pub fn signal_cmd(conf: &Path, name: &str) -> bool {
 
 /// Like `Proxy::wait_log`, with room for a loaded machine.
 pub fn wait_log(proxy: &Proxy, needle: &str) -> String {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = proxy.log_text();
-        if text.contains(needle) || Instant::now() > until {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    proxy.wait_log_within(needle, Duration::from_secs(10))
 }
 
 pub fn refused(port: u16) -> bool {

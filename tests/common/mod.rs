@@ -124,7 +124,12 @@ impl Proxy {
 
     /// Waits up to 2 s for `needle` to appear in the error log.
     pub fn wait_log(&self, needle: &str) -> String {
-        let until = Instant::now() + Duration::from_secs(2);
+        self.wait_log_within(needle, Duration::from_secs(2))
+    }
+
+    /// Waits up to `limit` for `needle` to appear in the error log; returns the log.
+    pub fn wait_log_within(&self, needle: &str, limit: Duration) -> String {
+        let until = Instant::now() + limit;
         loop {
             let text = self.log_text();
             if text.contains(needle) || Instant::now() > until {
