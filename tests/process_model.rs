@@ -330,21 +330,6 @@ async fn files_are_0644_under_umask_077_and_after_reopen() {
     assert!(refused(port));
 }
 
-/// Waits up to `within` for every pid in `pids` to be gone.
-fn all_gone(pids: &[u32], within: Duration) -> bool {
-    let until = Instant::now() + within;
-    while pids
-        .iter()
-        .any(|p| Path::new(&format!("/proc/{p}")).exists())
-    {
-        if Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_master_takes_its_workers_with_it() {
     let (_backend, auth) = peers().await;

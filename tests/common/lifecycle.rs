@@ -30,9 +30,17 @@ pub fn write_conf(dir: &Path, main_extra: &str, connections: u32, mail_body: &st
     conf
 }
 
+/// Kills the running master and starts a new one on `conf`, once the old workers are
+/// gone: until then they still accept on the port, and a test's first connections
+/// would reach a dying worker of the old config.
 pub fn restart(proxy: &mut Proxy, conf: &Path) {
+    let old_workers = workers_of(proxy.child.id(), 0);
     let _ = proxy.child.kill();
     let _ = proxy.child.wait();
+    assert!(
+        all_gone(&old_workers, Duration::from_secs(5)),
+        "the old workers outlived their master"
+    );
     proxy.child = Command::new(env!("CARGO_BIN_EXE_mailproxy"))
         .arg("-c")
         .arg(conf)
@@ -169,4 +177,19 @@ pub fn start_with(main_extra: &str, body: &str, ports: &[u16]) -> Proxy {
         wait_port(port);
     }
     proxy
+}
+
+/// Waits up to `within` for every pid in `pids` to be gone.
+pub fn all_gone(pids: &[u32], within: Duration) -> bool {
+    let until = Instant::now() + within;
+    while pids
+        .iter()
+        .any(|p| Path::new(&format!("/proc/{p}")).exists())
+    {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
