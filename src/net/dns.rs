@@ -109,8 +109,9 @@ pub fn reverse_name(addr: IpAddr) -> String {
     }
 }
 
+/// One record of an answer that [`decode_response`] keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Answer {
+pub enum Answer {
     Name(String),
     Addr(IpAddr),
 }
@@ -164,7 +165,9 @@ fn random_id() -> u16 {
 }
 
 /// A standard query with recursion desired. `None` for a name that cannot be encoded.
-fn encode_query(id: u16, name: &str, qtype: u16) -> Option<Vec<u8>> {
+/// Public for the fuzz targets (`fuzz/`) only.
+#[doc(hidden)]
+pub fn encode_query(id: u16, name: &str, qtype: u16) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(32 + name.len());
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -181,8 +184,10 @@ fn encode_query(id: u16, name: &str, qtype: u16) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `None`: not a response to our query (ignore it); else the verdict.
-fn decode_response(msg: &[u8], id: u16, qtype: u16) -> Option<Result<Vec<Answer>, DnsError>> {
+/// `None`: not a response to our query (ignore it); else the verdict. Public for the
+/// fuzz targets (`fuzz/`) only.
+#[doc(hidden)]
+pub fn decode_response(msg: &[u8], id: u16, qtype: u16) -> Option<Result<Vec<Answer>, DnsError>> {
     if msg.len() < 12 || msg[..2] != id.to_be_bytes() || msg[2] & 0x80 == 0 {
         return None;
     }
