@@ -8,5 +8,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = mailproxy::config::load_str(&text, std::path::Path::new("/nonexistent/fuzz/nginx.conf"));
+    let _ =
+        mailproxy::config::load_str(&text, std::path::Path::new("/nonexistent/fuzz/nginx.conf"));
 });
