@@ -42,6 +42,8 @@
 //! - A login or password with CR, LF or NUL is refused with the invalid-command reply
 //!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
 //! - An IMAP literal length that overflows is an invalid command (nginx 1.29.6).
+//! - A stale tag (see `parser.rs`) whose bytes are no longer a tag is not echoed: the
+//!   reply is untagged (nginx would send the bytes, CR and LF included).
 //! - CRAM-MD5: a response without `user SP digest` is refused and nothing is stored on
 //!   error (nginx keeps a stale password, so a stale 32-byte one would pass).
 //! - Backend login: one untagged line before the tagged `OK` is tolerated and relayed

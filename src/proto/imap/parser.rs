@@ -111,13 +111,19 @@ impl Parser {
     }
 
     /// The tag with its space, or `* ` when none was parsed. Like nginx's, it points
-    /// into the buffer, so after an authentication attempt it may read stale bytes.
+    /// into the buffer, so after an authentication attempt it may read stale bytes;
+    /// unlike nginx's, bytes that are no longer a tag (they could hold a CR or LF and
+    /// split the reply line) give `* ` too.
     pub fn tag<'b>(&self, buffer: &'b CommandBuffer) -> &'b [u8] {
         let (start, len) = self.tag;
         if len == 0 {
             return b"* ";
         }
-        &buffer.data[start..start + len]
+        let tag = &buffer.data[start..start + len];
+        match tag.split_last() {
+            Some((b' ', name)) if name.iter().all(|&ch| is_tag_char(ch)) => tag,
+            _ => b"* ",
+        }
     }
 
     pub fn forget_tag(&mut self) {

@@ -659,12 +659,27 @@ fn auth_failure_reply_and_reset() {
 fn quirk_stale_tag_after_failed_login() {
     // nginx keeps the tag of the login command; a next line rejected before its tag
     // ends is answered with the bytes now at that position of the buffer (derived from
-    // the source, not verified on the binary).
+    // the source, not verified on the binary). While they are still the tag, so is
+    // our answer.
+    let mut imap = setup().connect();
+    imap.logs_in(b"t1 LOGIN u p\r\n\r\n");
+    imap.machine.auth_failed(b"no", None);
+    imap.says(b"", b"t1 BAD invalid command\r\n")
+        .says(b"\r\n", BAD);
+}
+
+#[test]
+fn stale_tag_bytes_that_are_no_longer_a_tag_answer_untagged() {
+    // Found by fuzz/fuzz_targets/imap_preauth.rs: nginx would answer `\n\n\nBAD ...`,
+    // a reply with bare LFs; the bytes at the old tag's place are not a tag any more.
     let mut imap = setup().connect();
     imap.logs_in(b"t1 LOGIN u p\r\n");
     imap.machine.auth_failed(b"no", None);
-    imap.says(b"\r\n", b"\r\n BAD invalid command\r\n")
-        .says(b"\r\n", BAD);
+    imap.says(b"\n\n\n", &[BAD, BAD, BAD].concat());
+    let mut imap = setup().connect();
+    imap.logs_in(b"a1 LOGIN alice secret\r\n");
+    assert_eq!(imap.machine.auth_failed(b"no", None), b"a1 NO no\r\n");
+    imap.says(b"2\ra LOGIN\r\n", BAD);
 }
 
 #[test]
