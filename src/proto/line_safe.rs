@@ -36,6 +36,10 @@ pub enum UnsafeField {
     Password,
     /// The salt (made from `server_name`) apart from its own trailing CRLF.
     Salt,
+    /// SMTP under `smtp_auth none`: the HELO argument or a MAIL / RCPT text, which
+    /// the backend login replays (found by the `smtp_preauth` fuzz target: a NUL got
+    /// through, as CR and LF cannot end up inside a parsed line).
+    Envelope,
 }
 
 impl UnsafeField {
@@ -45,6 +49,7 @@ impl UnsafeField {
             UnsafeField::Login => "client sent invalid login: CR, LF or NUL",
             UnsafeField::Password => "client sent invalid password: CR, LF or NUL",
             UnsafeField::Salt => "invalid salt: server_name has CR, LF or NUL",
+            UnsafeField::Envelope => "client sent invalid HELO, MAIL or RCPT: CR, LF or NUL",
         }
     }
 }
@@ -54,10 +59,17 @@ impl UnsafeField {
 pub fn check_credentials(credentials: &Credentials) -> Result<(), UnsafeField> {
     let salt = credentials.salt.as_deref().unwrap_or_default();
     let salt = salt.strip_suffix(b"\r\n").unwrap_or(salt);
+    let envelope = credentials.smtp.as_ref();
+    let helo = envelope.map_or(&[][..], |e| &e.helo[..]);
+    let from = envelope.map_or(&[][..], |e| &e.from[..]);
+    let to = envelope.map_or(&[][..], |e| &e.to[..]);
     let fields = [
         (&credentials.login[..], UnsafeField::Login),
         (&credentials.password[..], UnsafeField::Password),
         (salt, UnsafeField::Salt),
+        (helo, UnsafeField::Envelope),
+        (from, UnsafeField::Envelope),
+        (to, UnsafeField::Envelope),
     ];
     match fields.into_iter().find(|(value, _)| !is_line_safe(value)) {
         Some((_, field)) => Err(field),

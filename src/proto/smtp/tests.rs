@@ -383,3 +383,40 @@ fn sasl_logins_with_cr_lf_or_nul_are_refused() {
         (b"alice".to_vec(), b"pw".to_vec())
     );
 }
+
+/// Issue #11, found by the `smtp_preauth` fuzz target: under `smtp_auth none` the HELO
+/// argument and the MAIL and RCPT texts are replayed to the backend, so a NUL in any
+/// of them refuses the login before auth_http, as for a login.
+#[test]
+fn auth_none_envelope_with_a_nul_is_refused() {
+    const REFUSED: &str = "client sent invalid HELO, MAIL or RCPT: CR, LF or NUL";
+    for (helo, from, to) in [
+        (
+            "EHLO cli\0ent\r\n",
+            "MAIL FROM:<a@b>\r\n",
+            "RCPT TO:<c@d>\r\n",
+        ),
+        (
+            "EHLO client\r\n",
+            "MAIL FROM:<a\0@b>\r\n",
+            "RCPT TO:<c@d>\r\n",
+        ),
+        (
+            "EHLO client\r\n",
+            "MAIL FROM:<a@b>\r\n",
+            "RCPT TO:<c@d>\0\r\n",
+        ),
+    ] {
+        let mut o = options();
+        o.settings.auth = auth(false, false, false, false, true);
+        let mut s = Smtp::new(o);
+        s.expect(helo, "250 mx.test\r\n");
+        s.expect(from, "250 2.0.0 OK\r\n");
+        s.expect(to, INVALID_TEXT);
+        assert_eq!(
+            s.client.machine.take_log().as_deref(),
+            Some(REFUSED),
+            "{helo:?}"
+        );
+    }
+}
