@@ -164,19 +164,7 @@ pub fn workers_of(pid: u32, want: usize) -> Vec<u32> {
 pub fn start_with(main_extra: &str, body: &str, ports: &[u16]) -> Proxy {
     let dir = TempDir::new("proxy");
     let conf = write_conf(&dir.0, main_extra, 1024, body);
-    let child = Command::new(env!("CARGO_BIN_EXE_mailproxy"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let log = dir.0.join("error.log");
-    let proxy = Proxy { child, dir, log };
-    for &port in ports {
-        wait_port(port);
-    }
-    proxy
+    Proxy::spawn(dir, &conf, ports)
 }
 
 /// Waits up to `within` for every pid in `pids` to be gone.

@@ -104,13 +104,20 @@ impl Proxy {
             mail_body.replace("$DIR", &dir.0.display().to_string())
         );
         std::fs::write(&conf, text).unwrap();
+        Proxy::spawn(dir, &conf, ports)
+    }
+
+    /// Runs mailproxy on `conf` (its `error_log` is `dir/error.log`); waits until every
+    /// port in `ports` accepts connections.
+    pub fn spawn(dir: TempDir, conf: &std::path::Path, ports: &[u16]) -> Proxy {
         let child = Command::new(env!("CARGO_BIN_EXE_mailproxy"))
             .arg("-c")
-            .arg(&conf)
+            .arg(conf)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
+        let log = dir.0.join("error.log");
         let proxy = Proxy { child, dir, log };
         for &port in ports {
             wait_port(port);
