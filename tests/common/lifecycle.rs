@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -41,13 +41,7 @@ pub fn restart(proxy: &mut Proxy, conf: &Path) {
         all_gone(&old_workers, Duration::from_secs(5)),
         "the old workers outlived their master"
     );
-    proxy.child = Command::new(env!("CARGO_BIN_EXE_mailproxy"))
-        .arg("-c")
-        .arg(conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    proxy.child = Proxy::run(conf);
 }
 
 pub fn kill(proxy: &Proxy, sig: libc::c_int) {

@@ -110,19 +110,24 @@ impl Proxy {
     /// Runs mailproxy on `conf` (its `error_log` is `dir/error.log`); waits until every
     /// port in `ports` accepts connections.
     pub fn spawn(dir: TempDir, conf: &std::path::Path, ports: &[u16]) -> Proxy {
-        let child = Command::new(env!("CARGO_BIN_EXE_mailproxy"))
-            .arg("-c")
-            .arg(conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let child = Proxy::run(conf);
         let log = dir.0.join("error.log");
         let proxy = Proxy { child, dir, log };
         for &port in ports {
             wait_port(port);
         }
         proxy
+    }
+
+    /// The mailproxy process itself, on `conf`, in the foreground of the test.
+    pub fn run(conf: &std::path::Path) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_mailproxy"))
+            .arg("-c")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
     }
 
     pub fn log_text(&self) -> String {
