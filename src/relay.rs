@@ -230,6 +230,32 @@ mod tests {
         assert!(matches!(task.await.unwrap(), RelayEnd::BackendClosed));
     }
 
+    /// A test stream's write side that takes everything and is always ready.
+    macro_rules! write_sink {
+        ($t:ty) => {
+            impl AsyncWrite for $t {
+                fn poll_write(
+                    self: Pin<&mut Self>,
+                    _: &mut Context<'_>,
+                    b: &[u8],
+                ) -> Poll<io::Result<usize>> {
+                    Poll::Ready(Ok(b.len()))
+                }
+                fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    Poll::Ready(Ok(()))
+                }
+                fn poll_shutdown(
+                    self: Pin<&mut Self>,
+                    _: &mut Context<'_>,
+                ) -> Poll<io::Result<()>> {
+                    Poll::Ready(Ok(()))
+                }
+            }
+
+            impl ReadReady for $t {}
+        };
+    }
+
     /// A reader that answers with a ReadBuf over memory of its own, as safe code may.
     struct SwapsBuffer;
 
@@ -247,23 +273,7 @@ mod tests {
         }
     }
 
-    impl AsyncWrite for SwapsBuffer {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            b: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            Poll::Ready(Ok(b.len()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl ReadReady for SwapsBuffer {}
+    write_sink!(SwapsBuffer);
 
     /// Trusting `filled()` of a swapped ReadBuf would hand 16 uninitialised bytes of
     /// our buffer to the backend; the relay stops instead.
@@ -293,23 +303,7 @@ mod tests {
         }
     }
 
-    impl AsyncWrite for StaleReady {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            b: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            Poll::Ready(Ok(b.len()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl ReadReady for StaleReady {}
+    write_sink!(StaleReady);
 
     #[test]
     fn an_idle_direction_holds_no_buffer() {
