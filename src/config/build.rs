@@ -5,89 +5,27 @@
 //! `server`); `merge.rs` then resolves server → mail → default. Directives whose
 //! arguments need more than the generic value kinds live in `handlers.rs`.
 
-use super::directives::{self, Contexts, Kind, Spec, Status, EVENTS, MAIL, MAIN, SERVER};
+use super::declare::{Contexts, Reading, Status, EVENTS, MAIL, MAIN, SERVER};
+use super::directives::{self, Decl, Settings};
 use super::model::*;
 use super::parser::{Block, Directive, Parsed};
-use super::values::{parse_flag, parse_number, parse_size, parse_time, TimeUnit};
 use super::{merge, ConfigError, Diagnostic};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-/// A directive's value after its kind's checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Val {
-    Flag(bool),
-    Time(Duration),
-    Size(usize),
-    Num(u64),
-    Str(String),
-    /// The keyword as spelled in the table.
-    Enum(&'static str),
-    /// The keywords set, as spelled in the table.
-    Bits(Vec<&'static str>),
-    /// One entry per occurrence, each the directive's arguments.
-    List(Vec<Vec<String>>),
-}
-
-#[derive(Debug, Clone)]
-pub struct Setting {
-    pub val: Val,
-    pub location: Location,
-}
-
-/// `auth_http` after URL parsing and name resolution.
-#[derive(Debug, Clone)]
-pub struct AuthUrl {
-    pub target: AuthTarget,
-    pub host_header: String,
-    pub uri: String,
-}
-
-/// The first `ssl_session_cache` keyword state, as nginx tracks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Builtin {
-    Off,
-    None,
-    Sessions(usize),
-}
-
-/// Everything set in one context.
+/// One context (main, `events`, `mail`, a `server`): where it opens and what it sets.
 #[derive(Debug, Clone)]
 pub struct Scope {
     /// Where the block opens (`server {` for messages about a server).
     pub location: Location,
-    pub values: HashMap<&'static str, Setting>,
-    pub auth_http: Option<AuthUrl>,
-    pub error_log: Option<LogTarget>,
-    pub builtin_cache: Option<Builtin>,
-    pub shared_cache: Option<(String, usize)>,
-    pub protocol: Option<Protocol>,
-    pub listens: Vec<Listen>,
-    /// A `listen ... ssl` was seen in this server.
-    pub listen_ssl: bool,
-    /// Where TLS was switched on (`listen ... ssl`, `ssl`, `starttls`), for messages.
-    pub tls_switch: Option<Location>,
+    pub settings: Settings,
 }
 
 impl Scope {
     pub fn new(location: Location) -> Self {
         Scope {
             location,
-            values: HashMap::new(),
-            auth_http: None,
-            error_log: None,
-            builtin_cache: None,
-            shared_cache: None,
-            protocol: None,
-            listens: Vec::new(),
-            listen_ssl: false,
-            tls_switch: None,
+            settings: Settings::default(),
         }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Val> {
-        self.values.get(name).map(|s| &s.val)
     }
 }
 
@@ -180,18 +118,6 @@ pub fn build(
 }
 
 impl Builder {
-    pub fn scope(&mut self, ctx: Ctx) -> &mut Scope {
-        match ctx {
-            Ctx::Main => &mut self.main,
-            Ctx::Events => self
-                .events
-                .as_mut()
-                .expect("events scope exists inside events"),
-            Ctx::Mail => self.mail.as_mut().expect("mail scope exists inside mail"),
-            Ctx::Server(i) => &mut self.servers[i],
-        }
-    }
-
     pub fn warn(&mut self, message: impl Into<String>, location: &Location) {
         self.warnings.push(Diagnostic {
             level: LogLevel::Warn,
@@ -215,7 +141,7 @@ impl Builder {
     /// nginx's `ngx_conf_handler` checks, in its order, then the value.
     fn directive(&mut self, d: &Directive, ctx: Ctx) -> Step {
         let name = d.name.as_str();
-        let Some(spec) = directives::lookup(name) else {
+        let Some(decl) = directives::lookup(name) else {
             if directives::is_foreign(name) {
                 return Err(emerg(
                     format!("\"{name}\" directive is not allowed here"),
@@ -224,13 +150,13 @@ impl Builder {
             }
             return Err(emerg(format!("unknown directive \"{name}\""), &d.location));
         };
-        if spec.contexts & ctx.bit() == 0 {
+        if decl.contexts & ctx.bit() == 0 {
             return Err(emerg(
                 format!("\"{name}\" directive is not allowed here"),
                 &d.location,
             ));
         }
-        let is_block = spec.kind == Kind::Block;
+        let is_block = decl.is_block();
         if !is_block && d.block.is_some() {
             let msg = format!("directive \"{name}\" is not terminated by \";\"");
             return Err(emerg(msg, &d.location));
@@ -242,26 +168,51 @@ impl Builder {
             ));
         }
         let n = d.args.len();
-        if n < usize::from(spec.min_args) || n > usize::from(spec.max_args) {
+        let (min, max) = decl.args;
+        if n < usize::from(min) || n > usize::from(max) {
             let msg = format!("invalid number of arguments in \"{name}\" directive");
             return Err(emerg(msg, &d.location));
         }
-        if let Status::Rejected(reason) = spec.status {
+        if let Status::Rejected(reason) = decl.status {
             let msg = format!("\"{name}\" directive is not supported by mailproxy: {reason}");
             return Err(emerg(msg, &d.location));
         }
-        match spec.kind {
-            Kind::Block => self.block(d, ctx)?,
-            Kind::Custom => self.custom(d, ctx)?,
-            _ => self.generic(spec, d, ctx)?,
+        if is_block {
+            self.block(d, ctx)?;
+        } else {
+            self.apply(decl, d, ctx)?;
         }
-        if spec.status == Status::Warn {
+        if decl.status == Status::Warn {
             self.warn(
                 format!("\"{name}\" directive has no effect in mailproxy"),
                 &d.location,
             );
         }
         Ok(())
+    }
+
+    /// Parses the directive's value into its context's typed settings.
+    fn apply(&mut self, decl: &'static Decl<Settings>, d: &Directive, ctx: Ctx) -> Step {
+        let past_modules = self.events.is_some() || self.mail.is_some();
+        let scope = match ctx {
+            Ctx::Main => &mut self.main,
+            Ctx::Events => self
+                .events
+                .as_mut()
+                .expect("events scope exists inside events"),
+            Ctx::Mail => self.mail.as_mut().expect("mail scope exists inside mail"),
+            Ctx::Server(i) => &mut self.servers[i],
+        };
+        let mut reading = Reading {
+            name: decl.name,
+            at: &d.location,
+            prefix: &self.prefix,
+            conf_dir: &self.conf_dir,
+            warnings: &mut self.warnings,
+            listens: &mut self.all_listens,
+            past_modules,
+        };
+        (decl.apply)(&mut scope.settings, &mut reading, &d.args)
     }
 
     fn block(&mut self, d: &Directive, ctx: Ctx) -> Step {
@@ -288,7 +239,7 @@ impl Builder {
                 self.servers.push(Scope::new(here.clone()));
                 let index = self.servers.len() - 1;
                 self.walk(inner, Ctx::Server(index))?;
-                if self.servers[index].listens.is_empty() {
+                if self.servers[index].settings.listen.is_none() {
                     return Err(emerg("no \"listen\" is defined for server", &here));
                 }
                 Ok(())
@@ -318,7 +269,7 @@ impl Builder {
     /// server's protocol, then every server's TLS set-up, then every auth_http.
     fn check_servers(&mut self) -> Step {
         for server in &self.servers {
-            if server.protocol.is_none() {
+            if server.settings.protocol.is_none() {
                 return Err(emerg("unknown mail protocol for server", &server.location));
             }
         }
@@ -327,7 +278,7 @@ impl Builder {
             merge::check_tls(server, mail)?;
         }
         for server in &self.servers {
-            if server.auth_http.is_none() && mail.auth_http.is_none() {
+            if server.settings.auth_http.is_none() && mail.settings.auth_http.is_none() {
                 return Err(emerg(
                     "no \"auth_http\" is defined for server",
                     &server.location,
@@ -336,80 +287,4 @@ impl Builder {
         }
         Ok(())
     }
-
-    /// Flags, times, sizes, numbers, strings, enums, bitmasks and lists.
-    fn generic(&mut self, spec: &Spec, d: &Directive, ctx: Ctx) -> Step {
-        let name = spec.name;
-        let here = &d.location;
-        let existing = self.scope(ctx).values.get(name).map(|s| s.val.clone());
-        if spec.kind.is_scalar() && existing.is_some() {
-            return Err(emerg(format!("\"{name}\" directive is duplicate"), here));
-        }
-        let val = match spec.kind {
-            Kind::Bitmask(keywords) => {
-                let mut set = match existing {
-                    Some(Val::Bits(set)) => set,
-                    _ => Vec::new(),
-                };
-                for arg in &d.args {
-                    let word = find_keyword(keywords, arg)
-                        .ok_or_else(|| emerg(format!("invalid value \"{arg}\""), here))?;
-                    if set.contains(&word) {
-                        self.warn(format!("duplicate value \"{arg}\""), here);
-                    } else {
-                        set.push(word);
-                    }
-                }
-                Val::Bits(set)
-            }
-            Kind::List => {
-                let mut entries = match existing {
-                    Some(Val::List(entries)) => entries,
-                    _ => Vec::new(),
-                };
-                entries.push(d.args.clone());
-                Val::List(entries)
-            }
-            kind => scalar_value(kind, name, &d.args[0], here)?,
-        };
-        let setting = Setting {
-            val,
-            location: here.clone(),
-        };
-        self.scope(ctx).values.insert(name, setting);
-        Ok(())
-    }
-}
-
-/// A keyword of `keywords`, matched case-insensitively.
-pub fn find_keyword(keywords: &'static [&'static str], arg: &str) -> Option<&'static str> {
-    keywords
-        .iter()
-        .copied()
-        .find(|k| k.eq_ignore_ascii_case(arg))
-}
-
-/// Parses one scalar argument, with nginx's per-slot messages (§19.11).
-pub fn scalar_value(kind: Kind, name: &str, arg: &str, here: &Location) -> Result<Val, Diagnostic> {
-    let invalid = || emerg(format!("\"{name}\" directive invalid value"), here);
-    Ok(match kind {
-        Kind::Flag => Val::Flag(parse_flag(arg).ok_or_else(|| {
-            let msg = format!(
-                "invalid value \"{arg}\" in \"{name}\" directive, it must be \"on\" or \"off\""
-            );
-            emerg(msg, here)
-        })?),
-        Kind::Msec => Val::Time(parse_time(arg, TimeUnit::Msec).ok_or_else(invalid)?),
-        Kind::Sec => Val::Time(parse_time(arg, TimeUnit::Sec).ok_or_else(invalid)?),
-        Kind::Size => Val::Size(parse_size(arg).ok_or_else(invalid)?),
-        Kind::Number => Val::Num(
-            parse_number(arg)
-                .ok_or_else(|| emerg(format!("\"{name}\" directive invalid number"), here))?,
-        ),
-        Kind::Enum(keywords) => Val::Enum(
-            find_keyword(keywords, arg)
-                .ok_or_else(|| emerg(format!("invalid value \"{arg}\""), here))?,
-        ),
-        _ => Val::Str(arg.to_string()),
-    })
 }

@@ -1,223 +1,366 @@
-//! The one table of every directive mailproxy understands: where it may stand, how
-//! many arguments it takes, what its value is, and whether mailproxy honours it.
+//! Every directive mailproxy understands, each declared once: where it may stand, how
+//! many arguments it takes, its typed value and parser, how a repeat and a server
+//! without it behave, its default (as config text, read by the same parser), its status
+//! and its documentation. [`declare`](super::declare) turns the list into the typed
+//! [`Settings`] of a context and the [`TABLE`] the reader walks by; `docs/directives.md`
+//! is generated from the same list.
 //!
-//! The table mirrors the `ngx_command_t` arrays of nginx's core, events and mail
+//! The list mirrors the `ngx_command_t` arrays of nginx's core, events and mail
 //! modules (1.22.1), so the same file gets the same verdict. Names that nginx knows
 //! only from *other* modules (http, stream) are listed in [`FOREIGN`]: nginx says
 //! `"X" directive is not allowed here` for them rather than `unknown directive`.
 
-/// Contexts, as bits so one entry can allow several.
-pub type Contexts = u8;
-pub const MAIN: Contexts = 1;
-pub const EVENTS: Contexts = 2;
-pub const MAIL: Contexts = 4;
-pub const SERVER: Contexts = 8;
-pub const MAIL_SERVER: Contexts = MAIL | SERVER;
-/// `include` is allowed everywhere.
-pub const ANY: Contexts = MAIN | EVENTS | MAIL | SERVER;
+#![allow(clippy::type_complexity)]
 
-/// Marks "no upper bound" in [`Spec::max_args`].
-pub const MANY: u8 = u8::MAX;
+use super::declare::{
+    directives, ANY, EVENTS, MAIL, MAIL_SERVER, MAIN, NONE, ONE, ONE_MORE, SERVER, TWO,
+};
+pub use super::declare::{Decl, Set, Slot, Status};
+use super::handlers as h;
+use super::model::*;
+use super::values::parse as v;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// What a directive's arguments mean, which decides how they are checked and how a
-/// repeated directive behaves (§2.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Opens a `{}` block.
-    Block,
-    /// `on`/`off`; scalar.
-    Flag,
-    /// Time in milliseconds (`ms` allowed); scalar.
-    Msec,
-    /// Time in seconds (`y`/`M` allowed); scalar.
-    Sec,
-    /// Size with `k`/`m`; scalar.
-    Size,
-    /// Plain number; scalar.
-    Number,
-    /// Free text; scalar.
-    Str,
-    /// One keyword of the list, case-insensitive; scalar.
-    Enum(&'static [&'static str]),
-    /// Keywords OR-ed together; repeats in one context add up.
-    Bitmask(&'static [&'static str]),
-    /// Each occurrence appends its arguments as one entry.
-    List,
-    /// Checked by its own handler in `handlers.rs`.
-    Custom,
-}
+directives! {
 
-impl Kind {
-    /// Scalars refuse a second occurrence in one context (`is duplicate`).
-    pub fn is_scalar(self) -> bool {
-        matches!(
-            self,
-            Kind::Flag
-                | Kind::Msec
-                | Kind::Sec
-                | Kind::Size
-                | Kind::Number
-                | Kind::Str
-                | Kind::Enum(_)
-        )
-    }
-}
-
-/// What mailproxy does with a directive it accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Honoured.
-    Supported,
-    /// Accepted and checked, and needs no effect: nginx itself ignores it (`proxy`),
-    /// or mailproxy has it built in (`load_module` of the mail module).
-    Silent,
-    /// Accepted and checked, but without effect, and the operator may rely on it:
-    /// warn `"X" directive has no effect in mailproxy`.
-    Warn,
-    /// Refused with the given reason, even though nginx would accept it.
-    Rejected(&'static str),
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Spec {
-    pub name: &'static str,
-    pub contexts: Contexts,
-    pub min_args: u8,
-    pub max_args: u8,
-    pub kind: Kind,
-    pub status: Status,
-}
-
-const fn d(name: &'static str, contexts: Contexts, args: (u8, u8), kind: Kind) -> Spec {
-    Spec {
-        name,
-        contexts,
-        min_args: args.0,
-        max_args: args.1,
-        kind,
-        status: Status::Supported,
-    }
-}
-
-impl Spec {
-    const fn with(self, status: Status) -> Spec {
-        Spec { status, ..self }
-    }
-}
-
-const ONE: (u8, u8) = (1, 1);
-const TWO: (u8, u8) = (2, 2);
-const NONE: (u8, u8) = (0, 0);
-const ONE_MORE: (u8, u8) = (1, MANY);
-
-pub const IMAP_AUTH: &[&str] = &["plain", "login", "cram-md5", "external"];
-pub const POP3_AUTH: &[&str] = &["plain", "apop", "cram-md5", "external"];
-pub const SMTP_AUTH: &[&str] = &["plain", "login", "cram-md5", "external", "none"];
-pub const SSL_PROTOCOLS: &[&str] = &["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
-pub const STARTTLS: &[&str] = &["off", "on", "only"];
-pub const VERIFY_CLIENT: &[&str] = &["off", "on", "optional", "optional_no_ca"];
-
-use Kind::*;
-
-/// Every directive, grouped by the nginx module that defines it.
-pub static TABLE: &[Spec] = &[
     // core (ngx_core_module, ngx_conf_file.c)
-    d("user", MAIN, (1, 2), Custom),
-    d("worker_processes", MAIN, ONE, Custom),
-    d("pid", MAIN, ONE, Str),
-    d("daemon", MAIN, ONE, Flag),
-    d("master_process", MAIN, ONE, Flag),
-    d("include", ANY, ONE, Custom),
-    d("load_module", MAIN, ONE, Custom).with(Status::Silent),
-    d("env", MAIN, ONE, List).with(Status::Warn),
-    d("worker_rlimit_nofile", MAIN, ONE, Number),
-    d("worker_rlimit_core", MAIN, ONE, Str).with(Status::Warn),
-    d("worker_shutdown_timeout", MAIN, ONE, Msec),
-    d("worker_priority", MAIN, ONE, Str).with(Status::Warn),
-    d("worker_cpu_affinity", MAIN, ONE_MORE, List).with(Status::Warn),
-    d("working_directory", MAIN, ONE, Str).with(Status::Warn),
-    d("lock_file", MAIN, ONE, Str).with(Status::Warn),
-    d("pcre_jit", MAIN, ONE, Flag).with(Status::Warn),
-    d("timer_resolution", MAIN, ONE, Msec).with(Status::Warn),
-    d("error_log", MAIN | MAIL_SERVER, ONE_MORE, Custom),
+    /// The workers' user: they serve every client, auth and backend byte, while the master
+    /// stays root (config, keys, binding, signals). As in nginx the group defaults to one
+    /// named like the user, and the directive is ignored with a warning when not started as
+    /// root. A reload starts its workers as the new user. With `master_process off` the one
+    /// process drops to `user` after binding, and only when the directive is given.
+    "user" user: User = h::user,
+        Own, Here, MAIN, (1, 2), Supported,
+        default none "nobody nogroup", "user name [group];", "user [group]";
+    /// Worker processes sharing the listeners, each one thread (auto = CPU count). A reload
+    /// starts the new number. With `master_process off`: the runtime threads of the one
+    /// process.
+    "worker_processes" worker_processes: WorkerProcesses = h::worker_processes,
+        Once, Here, MAIN, ONE, Supported,
+        default "1", "worker_processes number | auto;", "number or auto";
+    /// The master's pid, mode 0644, written atomically after daemonising, removed at exit;
+    /// `-s` reads it. Relative to the prefix. Its own default, so mailproxy never clobbers a
+    /// running nginx's.
+    "pid" pid: PathBuf = v::prefix_path,
+        Once, Here, MAIN, ONE, Supported,
+        default "/run/mailproxy.pid", "pid file;", "path";
+    /// Fork into the background, as nginx.
+    "daemon" daemon: bool = v::flag,
+        Once, Here, MAIN, ONE, Supported,
+        default "on", "daemon on | off;", "flag";
+    /// on: a root master and `worker_processes` unprivileged workers, as nginx; off: one
+    /// process serves (reload in place), for tests and debugging.
+    "master_process" master_process: bool = v::flag,
+        Once, Here, MAIN, ONE, Supported,
+        default "on", "master_process on | off;", "flag";
+    /// Relative to the main config file's directory; globs sorted; includes inside
+    /// http{}/stream{} are not read.
+    "include" include: () = h::block,
+        Own, Here, ANY, ONE, Supported,
+        default none "-", "include file | mask;", "path or glob";
+    /// Accepted so nginx's `load_module ngx_mail_module.so` works unchanged; after
+    /// events{}/mail{} it is `specified too late`.
+    "load_module" load_module: () = h::load_module,
+        Own, Here, MAIN, ONE, Silent,
+        default none "-", "load_module file;", "path";
+    /// Workers' environment in nginx; mailproxy's workers keep the master's.
+    "env" env: Vec<String> = v::args,
+        Append, Here, MAIN, ONE, Warn,
+        default none "-", "env variable[=value];", "list (repeatable)";
+    /// setrlimit(RLIMIT_NOFILE) in each worker, as nginx.
+    "worker_rlimit_nofile" worker_rlimit_nofile: u64 = v::number,
+        Once, Here, MAIN, ONE, Supported,
+        default none "-", "worker_rlimit_nofile number;", "number";
+    /// Core files are not tuned by mailproxy.
+    "worker_rlimit_core" worker_rlimit_core: String = v::string,
+        Once, Here, MAIN, ONE, Warn,
+        default none "-", "worker_rlimit_core size;", "size";
+    /// A worker told to stop gracefully (QUIT, or the old workers after a reload) closes its
+    /// listeners at once and gives its sessions this long to end; without it, no session is
+    /// dropped.
+    "worker_shutdown_timeout" worker_shutdown_timeout: Duration = v::msec,
+        Once, Here, MAIN, ONE, Supported,
+        default none "none (wait for ever)", "worker_shutdown_timeout time;", "time (ms)";
+    /// Process tuning without meaning for one process.
+    "worker_priority" worker_priority: String = v::string,
+        Once, Here, MAIN, ONE, Warn,
+        default none "0", "worker_priority number;", "number";
+    /// Process tuning without meaning for one process.
+    "worker_cpu_affinity" worker_cpu_affinity: Vec<String> = v::args,
+        Append, Here, MAIN, ONE_MORE, Warn,
+        default none "-", "worker_cpu_affinity cpumask ...;", "list";
+    /// Only decides where nginx's workers dump core.
+    "working_directory" working_directory: String = v::string,
+        Once, Here, MAIN, ONE, Warn,
+        default none "-", "working_directory directory;", "path";
+    /// No accept mutex between processes.
+    "lock_file" lock_file: String = v::string,
+        Once, Here, MAIN, ONE, Warn,
+        default none "logs/nginx.lock", "lock_file file;", "path";
+    /// No regular expressions in mail.
+    "pcre_jit" pcre_jit: bool = v::flag,
+        Once, Here, MAIN, ONE, Warn,
+        default none "off", "pcre_jit on | off;", "flag";
+    /// tokio's timers need no tuning.
+    "timer_resolution" timer_resolution: Duration = v::msec,
+        Once, Here, MAIN, ONE, Warn,
+        default none "-", "timer_resolution interval;", "time (ms)";
+    /// nginx's line format and levels; files (relative to the prefix), stderr, and syslog
+    /// over UDP or a unix socket (RFC 3164, as nginx sends it). `memory:` is rejected. Only
+    /// the first error_log of a context is used; a server's own error_log takes its sessions'
+    /// lines.
+    "error_log" error_log: Vec<LogTarget> = h::error_log,
+        Own, Inherit, MAIN | MAIL_SERVER, ONE_MORE, Supported,
+        default none "stderr error", "error_log file | stderr | syslog:server=address[,parameter=value] [level];", "log target and level";
+
     // events
-    d("events", MAIN, NONE, Block),
-    d("worker_connections", EVENTS, ONE, Custom),
-    d("use", EVENTS, ONE, Str).with(Status::Warn),
-    d("multi_accept", EVENTS, ONE, Flag).with(Status::Warn),
-    d("accept_mutex", EVENTS, ONE, Flag).with(Status::Warn),
-    d("accept_mutex_delay", EVENTS, ONE, Msec).with(Status::Warn),
-    d("worker_aio_requests", EVENTS, ONE, Number).with(Status::Warn),
-    d("debug_connection", EVENTS, ONE, List).with(Status::Warn),
+    /// Required, as in nginx.
+    "events" events: () = h::block,
+        Own, Here, MAIN, NONE, Supported,
+        default none "-", "events { ... }", "block";
+    /// Cap on concurrent client connections; a connection over it is closed and `N
+    /// worker_connections are not enough` is logged at alert (nginx counts backend and auth
+    /// connections too).
+    "worker_connections" worker_connections: u64 = h::worker_connections,
+        Once, Here, EVENTS, ONE, Supported,
+        default "512", "worker_connections number;", "number";
+    /// tokio picks epoll.
+    "use" use_method: String = v::string,
+        Once, Here, EVENTS, ONE, Warn,
+        default none "-", "use method;", "string";
+    /// Event-loop tuning without meaning here.
+    "multi_accept" multi_accept: bool = v::flag,
+        Once, Here, EVENTS, ONE, Warn,
+        default none "off", "multi_accept on | off;", "flag";
+    /// No accept mutex between processes.
+    "accept_mutex" accept_mutex: bool = v::flag,
+        Once, Here, EVENTS, ONE, Warn,
+        default none "off", "accept_mutex on | off;", "flag";
+    /// No accept mutex between processes.
+    "accept_mutex_delay" accept_mutex_delay: Duration = v::msec,
+        Once, Here, EVENTS, ONE, Warn,
+        default none "500ms", "accept_mutex_delay time;", "time (ms)";
+    /// No file AIO in a mail proxy.
+    "worker_aio_requests" worker_aio_requests: u64 = v::number,
+        Once, Here, EVENTS, ONE, Warn,
+        default none "32", "worker_aio_requests number;", "number";
+    /// nginx needs a --with-debug build for it.
+    "debug_connection" debug_connection: Vec<String> = v::args,
+        Append, Here, EVENTS, ONE, Warn,
+        default none "-", "debug_connection address | CIDR | unix:;", "list (repeatable)";
+
     // blocks of other modules: read, not interpreted, one warning
-    d("http", MAIN, NONE, Block),
-    d("stream", MAIN, NONE, Block),
+    /// Read (so its syntax is checked) and skipped with one warning.
+    "http" http: () = h::block,
+        Own, Here, MAIN, NONE, Supported,
+        default none "-", "http { ... }", "block";
+    /// Read (so its syntax is checked) and skipped with one warning.
+    "stream" stream: () = h::block,
+        Own, Here, MAIN, NONE, Supported,
+        default none "-", "stream { ... }", "block";
+
     // ngx_mail_core_module
-    d("mail", MAIN, NONE, Block),
-    d("server", MAIL, NONE, Block),
-    d("listen", SERVER, ONE_MORE, Custom),
-    d("protocol", SERVER, ONE, Custom),
-    d("server_name", MAIL_SERVER, ONE, Str),
-    d("timeout", MAIL_SERVER, ONE, Msec),
-    d("resolver", MAIL_SERVER, ONE_MORE, Custom),
-    d("resolver_timeout", MAIL_SERVER, ONE, Msec),
-    d("max_errors", MAIL_SERVER, ONE, Number),
+    /// The mail block; only one.
+    "mail" mail: () = h::block,
+        Own, Here, MAIN, NONE, Supported,
+        default none "-", "mail { ... }", "block";
+    /// One mail server; needs a listen, a protocol and an auth_http.
+    "server" server: () = h::block,
+        Own, Here, MAIL, NONE, Supported,
+        default none "-", "server { ... }", "block";
+    /// See the reference §2.5. unix: sockets are not supported yet.
+    "listen" listen: Vec<Listen> = h::listen,
+        Own, Here, SERVER, ONE_MORE, Supported,
+        default none "-", "listen address:port [ssl] [proxy_protocol] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]];", "address and parameters (repeatable)";
+    /// Case-sensitive, as in nginx.
+    "protocol" protocol: Protocol = h::protocol,
+        Replace, Here, SERVER, ONE, Supported,
+        default none "from the listen port", "protocol imap | pop3 | smtp;", "imap, pop3 or smtp";
+    /// Greetings, SMTP HELO/EHLO, the salt.
+    "server_name" server_name: String = v::string,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "hostname", "server_name name;", "string";
+    /// Pre-auth and backend-login deadline.
+    "timeout" timeout: Duration = v::msec,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "60s", "timeout time;", "time (ms)";
+    /// SMTP client host name lookup (§7.2).
+    "resolver" resolver: Option<Vec<SocketAddr>> = super::resolver::servers,
+        Once, Inherit, MAIL_SERVER, ONE_MORE, Supported,
+        default "off", "resolver address ... [valid=time] [ipv6=on|off] | off;", "addresses or off";
+    /// Per DNS lookup.
+    "resolver_timeout" resolver_timeout: Duration = v::msec,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "30s", "resolver_timeout time;", "time (ms)";
+    /// Invalid commands before the connection is closed.
+    "max_errors" max_errors: u64 = v::number,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "5", "max_errors number;", "number";
+
     // ngx_mail_auth_http_module
-    d("auth_http", MAIL_SERVER, ONE, Custom),
-    d("auth_http_timeout", MAIL_SERVER, ONE, Msec),
-    d("auth_http_header", MAIL_SERVER, TWO, List),
-    d("auth_http_pass_client_cert", MAIL_SERVER, ONE, Flag),
+    /// `[http://]host[:port][/uri]` or `unix:/path[:/uri]`.
+    "auth_http" auth_http: AuthUrl = h::auth_http,
+        Replace, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "auth_http URL;", "URL";
+    "auth_http_timeout" auth_http_timeout: Duration = v::msec,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "60s", "auth_http_timeout time;", "time (ms)";
+    /// Appended to every auth request.
+    "auth_http_header" auth_http_header: (String, String) = v::pair,
+        Append, Inherit, MAIL_SERVER, TWO, Supported,
+        default none "-", "auth_http_header header value;", "name and value (repeatable)";
+    "auth_http_pass_client_cert" auth_http_pass_client_cert: bool = v::flag,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "off", "auth_http_pass_client_cert on | off;", "flag";
+
     // mailproxy's own: not in nginx, which would refuse a config that uses it
-    d("auth_http_keepalive", MAIL_SERVER, ONE, Number),
+    /// **mailproxy only; nginx -t refuses it.** Keeps up to this many idle connections to a
+    /// TCP auth_http server and asks over HTTP/1.1 instead of nginx's one HTTP/1.0 connection
+    /// per request. A connection is reused only after a response with a `Content-Length` (at
+    /// most 64 KiB of body) and no `Connection: close`; idle ones are closed after 30 s; a
+    /// request that finds its reused connection closed is sent once more on a new one.
+    "auth_http_keepalive" auth_http_keepalive: u64 = v::number,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "0", "auth_http_keepalive connections;", "number";
+
     // ngx_mail_proxy_module
-    d("proxy", MAIL_SERVER, ONE, Flag).with(Status::Silent),
-    d("proxy_buffer", MAIL_SERVER, ONE, Size),
-    d("proxy_timeout", MAIL_SERVER, ONE, Msec),
-    d("proxy_pass_error_message", MAIL_SERVER, ONE, Flag),
-    d("proxy_protocol", MAIL_SERVER, ONE, Custom),
-    d("proxy_smtp_auth", MAIL_SERVER, ONE, Flag),
-    d("xclient", MAIL_SERVER, ONE, Flag),
+    /// Legacy; proxying always happens (nginx ignores it too).
+    "proxy" proxy: bool = v::flag,
+        Once, Inherit, MAIL_SERVER, ONE, Silent,
+        default none "off", "proxy on | off;", "flag";
+    "proxy_buffer" proxy_buffer: usize = v::size,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "4k", "proxy_buffer size;", "size";
+    /// Relay idle timeout.
+    "proxy_timeout" proxy_timeout: Duration = v::msec,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "24h", "proxy_timeout time;", "time (ms)";
+    "proxy_pass_error_message" proxy_pass_error_message: bool = v::flag,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "off", "proxy_pass_error_message on | off;", "flag";
+    /// PROXY header to the backend; `v2` (newer nginx) is an extension over 1.22.1.
+    "proxy_protocol" proxy_protocol: Option<ProxyProtocolVersion> = super::proxy_protocol::send_version,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "off", "proxy_protocol on | off | v2;", "on, off or v2";
+    "proxy_smtp_auth" proxy_smtp_auth: bool = v::flag,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "off", "proxy_smtp_auth on | off;", "flag";
+    "xclient" xclient: bool = v::flag,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "on", "xclient on | off;", "flag";
+
     // ngx_mail_imap_module
-    d("imap_client_buffer", MAIL_SERVER, ONE, Size),
-    d("imap_capabilities", MAIL_SERVER, ONE_MORE, List),
-    d("imap_auth", MAIL_SERVER, ONE_MORE, Bitmask(IMAP_AUTH)),
+    "imap_client_buffer" imap_client_buffer: usize = v::size,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "4k", "imap_client_buffer size;", "size";
+    "imap_capabilities" imap_capabilities: Vec<String> = v::args,
+        Append, Inherit, MAIL_SERVER, ONE_MORE, Supported,
+        default "IMAP4 IMAP4rev1 UIDPLUS", "imap_capabilities extension ...;", "words (repeatable)";
+    /// plain login cram-md5 external
+    "imap_auth" imap_auth: AuthMethod = v::imap_auth,
+        Union, Inherit, MAIL_SERVER, ONE_MORE, Supported,
+        default "plain", "imap_auth method ...;", "any of plain login cram-md5 external";
+
     // ngx_mail_pop3_module
-    d("pop3_capabilities", MAIL_SERVER, ONE_MORE, List),
-    d("pop3_auth", MAIL_SERVER, ONE_MORE, Bitmask(POP3_AUTH)),
+    "pop3_capabilities" pop3_capabilities: Vec<String> = v::args,
+        Append, Inherit, MAIL_SERVER, ONE_MORE, Supported,
+        default "TOP USER UIDL", "pop3_capabilities extension ...;", "words (repeatable)";
+    /// plain apop cram-md5 external
+    "pop3_auth" pop3_auth: AuthMethod = v::pop3_auth,
+        Union, Inherit, MAIL_SERVER, ONE_MORE, Supported,
+        default "plain", "pop3_auth method ...;", "any of plain apop cram-md5 external";
+
     // ngx_mail_smtp_module
-    d("smtp_client_buffer", MAIL_SERVER, ONE, Size),
-    d("smtp_greeting_delay", MAIL_SERVER, ONE, Msec),
-    d("smtp_capabilities", MAIL_SERVER, ONE_MORE, List),
-    d("smtp_auth", MAIL_SERVER, ONE_MORE, Bitmask(SMTP_AUTH)),
+    "smtp_client_buffer" smtp_client_buffer: usize = v::size,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "4k", "smtp_client_buffer size;", "size";
+    "smtp_greeting_delay" smtp_greeting_delay: Duration = v::msec,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "0", "smtp_greeting_delay time;", "time (ms)";
+    "smtp_capabilities" smtp_capabilities: Vec<String> = v::args,
+        Append, Inherit, MAIL_SERVER, ONE_MORE, Supported,
+        default none "-", "smtp_capabilities extension ...;", "words (repeatable)";
+    /// plain login cram-md5 external none
+    "smtp_auth" smtp_auth: AuthMethod = v::smtp_auth,
+        Union, Inherit, MAIL_SERVER, ONE_MORE, Supported,
+        default "plain login", "smtp_auth method ...;", "any of plain login cram-md5 external none";
+
     // ngx_mail_ssl_module
-    d("ssl", MAIL_SERVER, ONE, Custom),
-    d("starttls", MAIL_SERVER, ONE, Custom),
-    d("ssl_certificate", MAIL_SERVER, ONE, List),
-    d("ssl_certificate_key", MAIL_SERVER, ONE, List),
-    d("ssl_password_file", MAIL_SERVER, ONE, Str),
-    d("ssl_dhparam", MAIL_SERVER, ONE, Str),
-    d("ssl_ecdh_curve", MAIL_SERVER, ONE, Str),
-    d(
-        "ssl_protocols",
-        MAIL_SERVER,
-        ONE_MORE,
-        Bitmask(SSL_PROTOCOLS),
-    ),
-    d("ssl_ciphers", MAIL_SERVER, ONE, Str),
-    d("ssl_prefer_server_ciphers", MAIL_SERVER, ONE, Flag),
-    d("ssl_session_cache", MAIL_SERVER, (1, 2), Custom),
-    d("ssl_session_tickets", MAIL_SERVER, ONE, Flag),
-    d("ssl_session_ticket_key", MAIL_SERVER, ONE, List).with(Status::Warn),
-    d("ssl_session_timeout", MAIL_SERVER, ONE, Sec),
-    d("ssl_verify_client", MAIL_SERVER, ONE, Enum(VERIFY_CLIENT)),
-    d("ssl_verify_depth", MAIL_SERVER, ONE, Number),
-    d("ssl_client_certificate", MAIL_SERVER, ONE, Str),
-    d("ssl_trusted_certificate", MAIL_SERVER, ONE, Str),
-    d("ssl_crl", MAIL_SERVER, ONE, Str),
-    d("ssl_conf_command", MAIL_SERVER, TWO, List),
+    /// Deprecated in nginx 1.15.0 (warning), removed in 1.25.1.
+    "ssl" ssl: bool = h::ssl,
+        Own, Inherit, MAIL_SERVER, ONE, Supported,
+        default "off" by (v::flag), "ssl on | off;", "flag";
+    "starttls" starttls: Starttls = h::starttls,
+        Own, Inherit, MAIL_SERVER, ONE, Supported,
+        default "off" by (v::starttls), "starttls on | off | only;", "on, off or only";
+    /// Repeatable (RSA + ECDSA).
+    "ssl_certificate" ssl_certificate: String = v::string,
+        Append, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "ssl_certificate file;", "file (repeatable)";
+    /// One per certificate.
+    "ssl_certificate_key" ssl_certificate_key: String = v::string,
+        Append, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "ssl_certificate_key file;", "file (repeatable)";
+    "ssl_password_file" ssl_password_file: String = v::string,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "ssl_password_file file;", "file";
+    "ssl_dhparam" ssl_dhparam: String = v::string,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "ssl_dhparam file;", "file";
+    "ssl_ecdh_curve" ssl_ecdh_curve: String = v::string,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "auto", "ssl_ecdh_curve curve;", "curve list";
+    /// nginx 1.22.1's default is `TLSv1 TLSv1.1 TLSv1.2`, of which only TLSv1.2 negotiates
+    /// with OpenSSL 3 (§13.4); mailproxy takes newer nginx's `TLSv1.2 TLSv1.3`, so TLS 1.3
+    /// clients that failed against 1.22.1 work.
+    "ssl_protocols" ssl_protocols: TlsProtocol = v::tls_protocol,
+        Union, Inherit, MAIL_SERVER, ONE_MORE, Supported,
+        default "TLSv1.2 TLSv1.3", "ssl_protocols [SSLv2] [SSLv3] [TLSv1] [TLSv1.1] [TLSv1.2] [TLSv1.3];", "any of SSLv2 SSLv3 TLSv1 TLSv1.1 TLSv1.2 TLSv1.3";
+    "ssl_ciphers" ssl_ciphers: String = v::string,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "HIGH:!aNULL:!MD5", "ssl_ciphers ciphers;", "cipher list";
+    "ssl_prefer_server_ciphers" ssl_prefer_server_ciphers: bool = v::flag,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "off", "ssl_prefer_server_ciphers on | off;", "flag";
+    "ssl_session_cache" ssl_session_cache: CacheParts = h::session_cache,
+        Own, Parts, MAIL_SERVER, (1, 2), Supported,
+        default none "none", "ssl_session_cache off | none | [builtin[:size]] [shared:name:size];", "cache spec";
+    "ssl_session_tickets" ssl_session_tickets: bool = v::flag,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "on", "ssl_session_tickets on | off;", "flag";
+    "ssl_session_ticket_key" ssl_session_ticket_key: String = v::string,
+        Append, Inherit, MAIL_SERVER, ONE, Warn,
+        default none "-", "ssl_session_ticket_key file;", "file (repeatable)";
+    "ssl_session_timeout" ssl_session_timeout: Duration = v::sec,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "5m", "ssl_session_timeout time;", "time (s)";
+    "ssl_verify_client" ssl_verify_client: VerifyClient = v::verify_client,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "off", "ssl_verify_client on | off | optional | optional_no_ca;", "on, off, optional or optional_no_ca";
+    "ssl_verify_depth" ssl_verify_depth: u64 = v::number,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "1", "ssl_verify_depth number;", "number";
+    "ssl_client_certificate" ssl_client_certificate: String = v::string,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "ssl_client_certificate file;", "file";
+    "ssl_trusted_certificate" ssl_trusted_certificate: String = v::string,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "ssl_trusted_certificate file;", "file";
+    "ssl_crl" ssl_crl: String = v::string,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "ssl_crl file;", "file";
+    "ssl_conf_command" ssl_conf_command: (String, String) = v::pair,
+        Append, Inherit, MAIL_SERVER, TWO, Supported,
+        default none "-", "ssl_conf_command name value;", "name and value (repeatable)";
+
     // ngx_mail_realip_module
-    d("set_real_ip_from", MAIL_SERVER, ONE, Custom),
-];
+    /// Trusted PROXY-protocol senders.
+    "set_real_ip_from" set_real_ip_from: Vec<TrustedSender> = super::proxy_protocol::trusted_sender,
+        Append, Inherit, MAIL_SERVER, ONE, Supported,
+        default none "-", "set_real_ip_from address | CIDR | unix:;", "address, CIDR or unix: (repeatable)";
+}
 
 /// Directive names that nginx's http and stream modules define. Used outside their
 /// blocks they are `not allowed here`, not `unknown` (§19.9).
@@ -258,8 +401,8 @@ pub static FOREIGN: &[&str] = &[
 ];
 
 /// Looks a directive name up (names are case-sensitive, §19.10).
-pub fn lookup(name: &str) -> Option<&'static Spec> {
-    TABLE.iter().find(|spec| spec.name == name)
+pub fn lookup(name: &str) -> Option<&'static Decl<Settings>> {
+    TABLE.iter().find(|decl| decl.name == name)
 }
 
 /// Whether some nginx module other than ours defines `name`.
@@ -273,15 +416,40 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_arities_sane() {
-        for (i, spec) in TABLE.iter().enumerate() {
+        for (i, decl) in TABLE.iter().enumerate() {
             assert!(
-                TABLE[i + 1..].iter().all(|s| s.name != spec.name),
+                TABLE[i + 1..].iter().all(|s| s.name != decl.name),
                 "duplicate entry {}",
-                spec.name
+                decl.name
             );
-            assert!(spec.min_args <= spec.max_args, "{}", spec.name);
-            assert!(!is_foreign(spec.name), "{} is ours", spec.name);
+            assert!(decl.args.0 <= decl.args.1, "{}", decl.name);
+            assert!(!is_foreign(decl.name), "{} is ours", decl.name);
+            assert!(!decl.syntax.is_empty(), "{} has no syntax line", decl.name);
         }
+    }
+
+    /// Every text default goes through its directive's parser; the getters would
+    /// panic on one that does not parse.
+    #[test]
+    fn every_default_parses() {
+        let with_default = TABLE.iter().filter(|d| d.default.is_some()).count();
+        assert_eq!(Settings::default().read_every_default(), with_default);
+    }
+
+    #[test]
+    fn defaults_are_nginx_values() {
+        let s = Settings::default();
+        assert_eq!(s.timeout(), Duration::from_secs(60));
+        assert_eq!(s.proxy_timeout(), Duration::from_secs(24 * 3600));
+        assert_eq!(s.proxy_buffer(), 4096);
+        assert_eq!(
+            s.imap_capabilities(),
+            vec![vec!["IMAP4", "IMAP4rev1", "UIDPLUS"]]
+        );
+        assert_eq!(s.smtp_auth(), vec![AuthMethod::Plain, AuthMethod::Login]);
+        assert_eq!(s.ssl_session_timeout(), Duration::from_secs(300));
+        assert_eq!(s.resolver(), None);
+        assert_eq!(s.pid(), PathBuf::from(crate::config::DEFAULT_PID));
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! Directives with their own argument syntax: `listen`, `protocol`, `auth_http`,
-//! `error_log`, `ssl`, `starttls`, `ssl_session_cache`, and the core ones.
+//! `error_log`, `ssl`, `starttls`, `ssl_session_cache`, and the core ones. Each is the
+//! parser (or, for `Own` directives, the storing handler) its declaration names.
 
-use super::build::{
-    emerg, find_keyword, scalar_value, AuthUrl, Builder, Builtin, Ctx, Setting, Step, Val,
-};
-use super::directives::{Kind, STARTTLS};
+use super::declare::{Parts, Reading, Set, Slot};
+use super::directives::Settings;
 use super::model::*;
-use super::parser::Directive;
 use super::url::{parse_url, UrlMode};
+use super::values::parse::flag;
 use super::values::{parse_number, parse_size, parse_time, TimeUnit};
+use super::Diagnostic;
 use std::path::{Path, PathBuf};
 
 /// nginx's `-p` prefix on Debian: relative `pid` and `error_log` paths start here.
@@ -20,375 +20,316 @@ const DEFAULT_BACKLOG: i32 = 511;
 /// nginx's shared zones must hold at least 8 pages.
 const MIN_SHARED_CACHE: usize = 8 * 4096;
 
-impl Builder {
-    pub(super) fn custom(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        match d.name.as_str() {
-            "listen" => self.listen(d, ctx),
-            "protocol" => self.protocol(d, ctx),
-            "auth_http" => self.auth_http(d, ctx),
-            "error_log" => self.error_log(d, ctx),
-            "ssl" => self.ssl(d, ctx),
-            "starttls" => self.starttls(d, ctx),
-            "ssl_session_cache" => self.session_cache(d, ctx),
-            "set_real_ip_from" => self.set_real_ip_from(d, ctx),
-            "proxy_protocol" => self.proxy_protocol(d, ctx),
-            "resolver" => {
-                super::resolver::servers(&d.args, &d.location)?;
-                self.once(d, ctx, Val::List(vec![d.args.clone()]))
-            }
-            "user" => self.user(d, ctx),
-            "worker_processes" => self.worker_processes(d, ctx),
-            "worker_connections" => self.worker_connections(d, ctx),
-            "load_module" => self.load_module(d),
-            "include" => unreachable!("include is expanded by the parser"),
-            other => unreachable!("no handler for custom directive {other}"),
-        }
-    }
+type Step = Result<(), Diagnostic>;
 
-    /// `user NAME [GROUP]`: looked up at once, as nginx does (ignored with a warning
-    /// when not root).
-    fn user(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let group = d.args.get(1).map(String::as_str);
-        match super::system::check_user(&d.args[0], group) {
-            Ok(true) => self.once(d, ctx, Val::List(vec![d.args.clone()])),
-            Ok(false) => {
-                self.warn(
-                    "the \"user\" directive makes sense only if the master process runs \
-                     with super-user privileges, ignored",
-                    &d.location,
-                );
-                Ok(())
-            }
-            Err(msg) => Err(emerg(msg, &d.location)),
-        }
-    }
+fn set<T>(slot: &mut Slot<T>, value: T, r: &Reading) {
+    *slot = Some(Set {
+        value,
+        at: r.at.clone(),
+    });
+}
 
-    /// Stores a value that may be given only once per context.
-    fn once(&mut self, d: &Directive, ctx: Ctx, val: Val) -> Step {
-        let name = directive_name(d);
-        let scope = self.scope(ctx);
-        if scope.values.contains_key(name) {
-            return Err(emerg(
-                format!("\"{name}\" directive is duplicate"),
-                &d.location,
-            ));
-        }
-        let setting = Setting {
-            val,
-            location: d.location.clone(),
-        };
-        scope.values.insert(name, setting);
-        Ok(())
+fn duplicate(slot_is_set: bool, r: &Reading) -> Step {
+    if slot_is_set {
+        return Err(r.emerg(format!("\"{}\" directive is duplicate", r.name)));
     }
+    Ok(())
+}
 
-    fn worker_processes(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let arg = &d.args[0];
-        if self.scope(ctx).values.contains_key("worker_processes") {
-            return Err(emerg(
-                "\"worker_processes\" directive is duplicate",
-                &d.location,
-            ));
-        }
-        if arg != "auto" && parse_number(arg).is_none() {
-            return Err(emerg(
-                "\"worker_processes\" directive invalid value",
-                &d.location,
-            ));
-        }
-        self.once(d, ctx, Val::Str(arg.clone()))
-    }
+/// Blocks and `include` are handled by the reader and the parser; nothing to store.
+pub fn block(_: &mut Settings, _: &mut Reading, _: &[String]) -> Step {
+    Ok(())
+}
 
-    fn worker_connections(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        if self.scope(ctx).values.contains_key("worker_connections") {
-            return Err(emerg(
-                "\"worker_connections\" directive is duplicate",
-                &d.location,
-            ));
+/// `user NAME [GROUP]`: looked up at once, as nginx does (ignored with a warning
+/// when not root).
+pub fn user(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
+    duplicate(s.user.is_some(), r)?;
+    let group = args.get(1).cloned();
+    match super::system::check_user(&args[0], group.as_deref()) {
+        Ok(true) => {
+            set(&mut s.user, (args[0].clone(), group), r);
+            Ok(())
         }
-        let arg = &d.args[0];
-        let n = parse_number(arg)
-            .ok_or_else(|| emerg(format!("invalid number \"{arg}\""), &d.location))?;
-        self.once(d, ctx, Val::Num(n))
-    }
-
-    fn load_module(&mut self, d: &Directive) -> Step {
-        if self.events.is_some() || self.mail.is_some() {
-            return Err(emerg(
-                "\"load_module\" directive is specified too late",
-                &d.location,
-            ));
-        }
-        Ok(())
-    }
-
-    fn protocol(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let protocol = match d.args[0].as_str() {
-            "imap" => Protocol::Imap,
-            "pop3" => Protocol::Pop3,
-            "smtp" => Protocol::Smtp,
-            other => return Err(emerg(format!("unknown protocol \"{other}\""), &d.location)),
-        };
-        self.scope(ctx).protocol = Some(protocol);
-        Ok(())
-    }
-
-    fn auth_http(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let raw = &d.args[0];
-        let url = raw.strip_prefix("http://").unwrap_or(raw);
-        let parsed = parse_url(url, UrlMode::AuthHttp)
-            .map_err(|err| emerg(format!("{err} in auth_http \"{url}\""), &d.location))?;
-        let target = match parsed.unix {
-            Some(path) => AuthTarget::Unix(path),
-            None => AuthTarget::Tcp(parsed.addrs[0]),
-        };
-        let host_header = if matches!(target, AuthTarget::Unix(_)) {
-            "localhost".to_string()
-        } else {
-            parsed.host
-        };
-        let uri = if parsed.uri.is_empty() {
-            "/".to_string()
-        } else {
-            parsed.uri
-        };
-        // Repeating auth_http in one context simply overrides (§19.12).
-        self.scope(ctx).auth_http = Some(AuthUrl {
-            target,
-            host_header,
-            uri,
-        });
-        Ok(())
-    }
-
-    fn listen(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let here = &d.location;
-        let url = &d.args[0];
-        let parsed = parse_url(url, UrlMode::Listen).map_err(|err| {
-            emerg(
-                format!("{err} in \"{url}\" of the \"listen\" directive"),
-                here,
-            )
-        })?;
-        let mut template = Listen {
-            addr: ListenAddr::Tcp(([0, 0, 0, 0], 0).into()),
-            ssl: false,
-            proxy_protocol: false,
-            backlog: DEFAULT_BACKLOG,
-            rcvbuf: None,
-            sndbuf: None,
-            ipv6only: true,
-            so_keepalive: None,
-            location: here.clone(),
-        };
-        let scope = self.scope(ctx);
-        if scope.protocol.is_none() {
-            scope.protocol = protocol_for_port(parsed.port);
-        }
-        for param in &d.args[1..] {
-            self.listen_param(param, &mut template, here, ctx)?;
-        }
-        let addrs: Vec<ListenAddr> = match parsed.unix {
-            Some(path) => vec![ListenAddr::Unix(path)],
-            None => parsed.addrs.into_iter().map(ListenAddr::Tcp).collect(),
-        };
-        for addr in addrs {
-            if self.all_listens.contains(&addr) {
-                let msg = format!("duplicate \"{addr}\" address and port pair");
-                return Err(emerg(msg, here));
-            }
-            self.all_listens.push(addr.clone());
-            let listen = Listen {
-                addr,
-                ..template.clone()
-            };
-            self.scope(ctx).listens.push(listen);
-        }
-        Ok(())
-    }
-
-    /// One `listen` parameter; names are case-sensitive (§19.10).
-    fn listen_param(&mut self, param: &str, l: &mut Listen, here: &Location, ctx: Ctx) -> Step {
-        let invalid = |what: &str| emerg(format!("invalid {what} \"{param}\""), here);
-        if param == "bind" {
-            // mailproxy binds every address on its own anyway.
-        } else if let Some(v) = param.strip_prefix("backlog=") {
-            let n = parse_number(v).and_then(|n| i32::try_from(n).ok());
-            l.backlog = n.filter(|n| *n != 0).ok_or_else(|| invalid("backlog"))?;
-        } else if let Some(v) = param.strip_prefix("rcvbuf=") {
-            l.rcvbuf = Some(parse_size(v).ok_or_else(|| invalid("rcvbuf"))?);
-        } else if let Some(v) = param.strip_prefix("sndbuf=") {
-            l.sndbuf = Some(parse_size(v).ok_or_else(|| invalid("sndbuf"))?);
-        } else if let Some(v) = param.strip_prefix("ipv6only=o") {
-            l.ipv6only = match v {
-                "n" => true,
-                "ff" => false,
-                _ => {
-                    let msg = format!("invalid ipv6only flags \"{}\"", &param[9..]);
-                    return Err(emerg(msg, here));
-                }
-            };
-        } else if param == "ssl" {
-            l.ssl = true;
-            let scope = self.scope(ctx);
-            scope.listen_ssl = true;
-            scope.tls_switch = Some(here.clone());
-        } else if let Some(v) = param.strip_prefix("so_keepalive=") {
-            l.so_keepalive = Some(self.so_keepalive(v, here)?);
-        } else if param == "proxy_protocol" {
-            l.proxy_protocol = true;
-        } else {
-            return Err(emerg(format!("the invalid \"{param}\" parameter"), here));
-        }
-        Ok(())
-    }
-
-    /// `on`, `off`, or `idle:intvl:cnt`; the tunable form is checked but mailproxy
-    /// only switches keepalive on (the model has no place for the three values).
-    fn so_keepalive(&mut self, v: &str, here: &Location) -> Result<bool, super::Diagnostic> {
-        match v {
-            "on" => return Ok(true),
-            "off" => return Ok(false),
-            _ => {}
-        }
-        let invalid = || emerg(format!("invalid so_keepalive value: \"{v}\""), here);
-        let mut parts = v.splitn(3, ':');
-        let idle = parts.next().unwrap_or("");
-        let intvl = parts.next().unwrap_or("");
-        let cnt = parts.next().unwrap_or("");
-        let mut any = false;
-        for time in [idle, intvl] {
-            if !time.is_empty() {
-                let t = parse_time(time, TimeUnit::Sec).ok_or_else(invalid)?;
-                any |= !t.is_zero();
-            }
-        }
-        if !cnt.is_empty() {
-            any |= parse_number(cnt).ok_or_else(invalid)? != 0;
-        }
-        if !any {
-            return Err(invalid());
-        }
-        self.warn(
-            "so_keepalive timings are ignored by mailproxy, the system defaults apply",
-            here,
-        );
-        Ok(true)
-    }
-
-    fn error_log(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let here = &d.location;
-        let target = parse_error_log(&d.args, here, &self.prefix)?;
-        let scope = self.scope(ctx);
-        if scope.error_log.is_some() {
-            self.warn(
-                "only the first \"error_log\" of a context is used by mailproxy",
-                here,
+        Ok(false) => {
+            r.warn(
+                "the \"user\" directive makes sense only if the master process runs \
+                 with super-user privileges, ignored",
             );
-            return Ok(());
+            Ok(())
         }
-        scope.error_log = Some(target);
-        Ok(())
-    }
-
-    /// 1.22.1's deprecated `ssl on|off` (§19.8): warns, and conflicts with `starttls`
-    /// set in the same context.
-    fn ssl(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let here = &d.location;
-        let scope = self.scope(ctx);
-        if scope.values.contains_key("ssl") {
-            return Err(emerg("\"ssl\" directive is duplicate", here));
-        }
-        let val = scalar_value(Kind::Flag, "ssl", &d.args[0], here)?;
-        let on = val == Val::Flag(true);
-        self.warn(
-            "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead",
-            here,
-        );
-        let scope = self.scope(ctx);
-        let starttls_on = matches!(scope.get("starttls"), Some(Val::Enum(v)) if *v != "off");
-        if on && starttls_on {
-            return Err(emerg(
-                "\"starttls\" directive conflicts with \"ssl on\"",
-                here,
-            ));
-        }
-        scope.values.insert(
-            "ssl",
-            Setting {
-                val,
-                location: here.clone(),
-            },
-        );
-        if !scope.listen_ssl {
-            scope.tls_switch = Some(here.clone());
-        }
-        Ok(())
-    }
-
-    fn starttls(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let here = &d.location;
-        let scope = self.scope(ctx);
-        if scope.values.contains_key("starttls") {
-            return Err(emerg("\"starttls\" directive is duplicate", here));
-        }
-        let arg = &d.args[0];
-        let word = find_keyword(STARTTLS, arg)
-            .ok_or_else(|| emerg(format!("invalid value \"{arg}\""), here))?;
-        if word != "off" && scope.get("ssl") == Some(&Val::Flag(true)) {
-            return Err(emerg("\"ssl\" directive conflicts with \"starttls\"", here));
-        }
-        let setting = Setting {
-            val: Val::Enum(word),
-            location: here.clone(),
-        };
-        scope.values.insert("starttls", setting);
-        if !scope.listen_ssl {
-            scope.tls_switch = Some(here.clone());
-        }
-        Ok(())
-    }
-
-    fn session_cache(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let here = &d.location;
-        for arg in &d.args {
-            let invalid = || emerg(format!("invalid session cache \"{arg}\""), here);
-            let scope = self.scope(ctx);
-            match arg.as_str() {
-                "off" => scope.builtin_cache = Some(Builtin::Off),
-                "none" => scope.builtin_cache = Some(Builtin::None),
-                "builtin" => scope.builtin_cache = Some(Builtin::Sessions(20480)),
-                _ => {
-                    if let Some(n) = arg.strip_prefix("builtin:").filter(|n| !n.is_empty()) {
-                        let n = parse_number(n).ok_or_else(invalid)?;
-                        scope.builtin_cache = Some(Builtin::Sessions(n as usize));
-                    } else if let Some(rest) = arg.strip_prefix("shared:").filter(|r| !r.is_empty())
-                    {
-                        let (name, size) = rest.split_once(':').unwrap_or((rest, ""));
-                        if name.is_empty() {
-                            return Err(invalid());
-                        }
-                        let size = parse_size(size).ok_or_else(invalid)?;
-                        if size < MIN_SHARED_CACHE {
-                            return Err(emerg(
-                                format!("session cache \"{arg}\" is too small"),
-                                here,
-                            ));
-                        }
-                        scope.shared_cache = Some((name.to_string(), size));
-                    } else {
-                        return Err(invalid());
-                    }
-                }
-            }
-        }
-        Ok(())
+        Err(msg) => Err(r.emerg(msg)),
     }
 }
 
-fn directive_name(d: &Directive) -> &'static str {
-    super::directives::lookup(&d.name)
-        .map(|spec| spec.name)
-        .expect("only table directives reach the handlers")
+pub fn worker_processes(r: &mut Reading, args: &[String]) -> Result<WorkerProcesses, Diagnostic> {
+    let arg = &args[0];
+    if arg == "auto" {
+        return Ok(WorkerProcesses::Auto);
+    }
+    parse_number(arg)
+        .and_then(|n| usize::try_from(n).ok())
+        .map(WorkerProcesses::Count)
+        .ok_or_else(|| r.emerg("\"worker_processes\" directive invalid value"))
+}
+
+pub fn worker_connections(r: &mut Reading, args: &[String]) -> Result<u64, Diagnostic> {
+    let arg = &args[0];
+    parse_number(arg).ok_or_else(|| r.emerg(format!("invalid number \"{arg}\"")))
+}
+
+pub fn load_module(_: &mut Settings, r: &mut Reading, _: &[String]) -> Step {
+    if r.past_modules {
+        return Err(r.emerg("\"load_module\" directive is specified too late"));
+    }
+    Ok(())
+}
+
+pub fn protocol(r: &mut Reading, args: &[String]) -> Result<Protocol, Diagnostic> {
+    match args[0].as_str() {
+        "imap" => Ok(Protocol::Imap),
+        "pop3" => Ok(Protocol::Pop3),
+        "smtp" => Ok(Protocol::Smtp),
+        other => Err(r.emerg(format!("unknown protocol \"{other}\""))),
+    }
+}
+
+/// Repeating auth_http in one context simply overrides (§19.12).
+pub fn auth_http(r: &mut Reading, args: &[String]) -> Result<AuthUrl, Diagnostic> {
+    let raw = &args[0];
+    let url = raw.strip_prefix("http://").unwrap_or(raw);
+    let parsed = parse_url(url, UrlMode::AuthHttp)
+        .map_err(|err| r.emerg(format!("{err} in auth_http \"{url}\"")))?;
+    let target = match parsed.unix {
+        Some(path) => AuthTarget::Unix(path),
+        None => AuthTarget::Tcp(parsed.addrs[0]),
+    };
+    let host_header = if matches!(target, AuthTarget::Unix(_)) {
+        "localhost".to_string()
+    } else {
+        parsed.host
+    };
+    let uri = if parsed.uri.is_empty() {
+        "/".to_string()
+    } else {
+        parsed.uri
+    };
+    Ok(AuthUrl {
+        target,
+        host_header,
+        uri,
+    })
+}
+
+pub fn listen(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
+    let url = &args[0];
+    let parsed = parse_url(url, UrlMode::Listen)
+        .map_err(|err| r.emerg(format!("{err} in \"{url}\" of the \"listen\" directive")))?;
+    let mut template = Listen {
+        addr: ListenAddr::Tcp(([0, 0, 0, 0], 0).into()),
+        ssl: false,
+        proxy_protocol: false,
+        backlog: DEFAULT_BACKLOG,
+        rcvbuf: None,
+        sndbuf: None,
+        ipv6only: true,
+        so_keepalive: None,
+        location: r.at.clone(),
+    };
+    if s.protocol.is_none() {
+        if let Some(p) = protocol_for_port(parsed.port) {
+            set(&mut s.protocol, p, r);
+        }
+    }
+    for param in &args[1..] {
+        listen_param(param, &mut template, r)?;
+    }
+    if template.ssl {
+        s.tls_switch = Some(r.at.clone());
+    }
+    let addrs: Vec<ListenAddr> = match parsed.unix {
+        Some(path) => vec![ListenAddr::Unix(path)],
+        None => parsed.addrs.into_iter().map(ListenAddr::Tcp).collect(),
+    };
+    let listens = &mut s.listen.get_or_insert_with(|| Set {
+        value: Vec::new(),
+        at: r.at.clone(),
+    });
+    for addr in addrs {
+        if r.listens.contains(&addr) {
+            return Err(r.emerg(format!("duplicate \"{addr}\" address and port pair")));
+        }
+        r.listens.push(addr.clone());
+        listens.value.push(Listen {
+            addr,
+            ..template.clone()
+        });
+    }
+    Ok(())
+}
+
+/// One `listen` parameter; names are case-sensitive (§19.10).
+fn listen_param(param: &str, l: &mut Listen, r: &mut Reading) -> Step {
+    let invalid = |what: &str| r.emerg(format!("invalid {what} \"{param}\""));
+    if param == "bind" {
+        // mailproxy binds every address on its own anyway.
+    } else if let Some(v) = param.strip_prefix("backlog=") {
+        let n = parse_number(v).and_then(|n| i32::try_from(n).ok());
+        l.backlog = n.filter(|n| *n != 0).ok_or_else(|| invalid("backlog"))?;
+    } else if let Some(v) = param.strip_prefix("rcvbuf=") {
+        l.rcvbuf = Some(parse_size(v).ok_or_else(|| invalid("rcvbuf"))?);
+    } else if let Some(v) = param.strip_prefix("sndbuf=") {
+        l.sndbuf = Some(parse_size(v).ok_or_else(|| invalid("sndbuf"))?);
+    } else if let Some(v) = param.strip_prefix("ipv6only=o") {
+        l.ipv6only = match v {
+            "n" => true,
+            "ff" => false,
+            _ => {
+                let msg = format!("invalid ipv6only flags \"{}\"", &param[9..]);
+                return Err(r.emerg(msg));
+            }
+        };
+    } else if param == "ssl" {
+        l.ssl = true;
+    } else if let Some(v) = param.strip_prefix("so_keepalive=") {
+        l.so_keepalive = Some(so_keepalive(v, r)?);
+    } else if param == "proxy_protocol" {
+        l.proxy_protocol = true;
+    } else {
+        return Err(r.emerg(format!("the invalid \"{param}\" parameter")));
+    }
+    Ok(())
+}
+
+/// `on`, `off`, or `idle:intvl:cnt`; the tunable form is checked but mailproxy
+/// only switches keepalive on (the model has no place for the three values).
+fn so_keepalive(v: &str, r: &mut Reading) -> Result<bool, Diagnostic> {
+    match v {
+        "on" => return Ok(true),
+        "off" => return Ok(false),
+        _ => {}
+    }
+    let invalid = |r: &Reading| r.emerg(format!("invalid so_keepalive value: \"{v}\""));
+    let mut parts = v.splitn(3, ':');
+    let idle = parts.next().unwrap_or("");
+    let intvl = parts.next().unwrap_or("");
+    let cnt = parts.next().unwrap_or("");
+    let mut any = false;
+    for time in [idle, intvl] {
+        if !time.is_empty() {
+            let t = parse_time(time, TimeUnit::Sec).ok_or_else(|| invalid(r))?;
+            any |= !t.is_zero();
+        }
+    }
+    if !cnt.is_empty() {
+        any |= parse_number(cnt).ok_or_else(|| invalid(r))? != 0;
+    }
+    if !any {
+        return Err(invalid(r));
+    }
+    r.warn("so_keepalive timings are ignored by mailproxy, the system defaults apply");
+    Ok(true)
+}
+
+pub fn error_log(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
+    let target = parse_error_log(args, r)?;
+    if s.error_log.is_some() {
+        r.warn("only the first \"error_log\" of a context is used by mailproxy");
+        return Ok(());
+    }
+    set(&mut s.error_log, vec![target], r);
+    Ok(())
+}
+
+/// 1.22.1's deprecated `ssl on|off` (§19.8): warns, and conflicts with `starttls`
+/// set in the same context.
+pub fn ssl(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
+    duplicate(s.ssl.is_some(), r)?;
+    let on = flag(r, args)?;
+    r.warn("the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead");
+    let starttls_on = s
+        .starttls
+        .as_ref()
+        .is_some_and(|v| v.value != Starttls::Off);
+    if on && starttls_on {
+        return Err(r.emerg("\"starttls\" directive conflicts with \"ssl on\""));
+    }
+    set(&mut s.ssl, on, r);
+    switch_tls(s, r);
+    Ok(())
+}
+
+pub fn starttls(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
+    duplicate(s.starttls.is_some(), r)?;
+    let mode = super::values::parse::starttls(r, args)?;
+    if mode != Starttls::Off && s.ssl.as_ref().is_some_and(|v| v.value) {
+        return Err(r.emerg("\"ssl\" directive conflicts with \"starttls\""));
+    }
+    set(&mut s.starttls, mode, r);
+    switch_tls(s, r);
+    Ok(())
+}
+
+/// `ssl`/`starttls` name the place TLS was switched unless a `listen ... ssl` did.
+fn switch_tls(s: &mut Settings, r: &Reading) {
+    let listen_ssl = s
+        .listen
+        .as_ref()
+        .is_some_and(|l| l.value.iter().any(|l| l.ssl));
+    if !listen_ssl {
+        s.tls_switch = Some(r.at.clone());
+    }
+}
+
+pub fn session_cache(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
+    let mut parts = s
+        .ssl_session_cache
+        .take()
+        .map(|p| p.value)
+        .unwrap_or_default();
+    for arg in args {
+        let invalid = |r: &Reading| r.emerg(format!("invalid session cache \"{arg}\""));
+        match arg.as_str() {
+            "off" => parts.builtin = Some(Builtin::Off),
+            "none" => parts.builtin = Some(Builtin::None),
+            "builtin" => parts.builtin = Some(Builtin::Sessions(20480)),
+            _ => {
+                if let Some(n) = arg.strip_prefix("builtin:").filter(|n| !n.is_empty()) {
+                    let n = parse_number(n).ok_or_else(|| invalid(r))?;
+                    parts.builtin = Some(Builtin::Sessions(n as usize));
+                } else if let Some(rest) = arg.strip_prefix("shared:").filter(|r| !r.is_empty()) {
+                    let (name, size) = rest.split_once(':').unwrap_or((rest, ""));
+                    if name.is_empty() {
+                        return Err(invalid(r));
+                    }
+                    let size = parse_size(size).ok_or_else(|| invalid(r))?;
+                    if size < MIN_SHARED_CACHE {
+                        return Err(r.emerg(format!("session cache \"{arg}\" is too small")));
+                    }
+                    parts.shared = Some((name.to_string(), size));
+                } else {
+                    return Err(invalid(r));
+                }
+            }
+        }
+    }
+    set(&mut s.ssl_session_cache, parts, r);
+    Ok(())
+}
+
+impl Parts for CacheParts {
+    fn inherit_parts(inner: &mut Slot<Self>, outer: &Slot<Self>) {
+        let Some(outer) = outer else { return };
+        match inner {
+            None => *inner = Some(outer.clone()),
+            Some(set) => {
+                set.value.builtin = set.value.builtin.or(outer.value.builtin);
+                if set.value.shared.is_none() {
+                    set.value.shared = outer.value.shared.clone();
+                }
+            }
+        }
+    }
 }
 
 /// The protocol nginx infers from a `listen` port (§2.5).
@@ -402,32 +343,28 @@ fn protocol_for_port(port: u16) -> Option<Protocol> {
 }
 
 /// `error_log FILE|stderr|syslog:... [LEVEL]`.
-fn parse_error_log(
-    args: &[String],
-    here: &Location,
-    prefix: &Path,
-) -> Result<LogTarget, super::Diagnostic> {
+fn parse_error_log(args: &[String], r: &Reading) -> Result<LogTarget, Diagnostic> {
     let sink = match args[0].as_str() {
         "stderr" => LogSink::Stderr,
         s if s.starts_with("syslog:") => {
             let spec = &s["syslog:".len()..];
-            crate::syslog::parse(spec).map_err(|msg| emerg(msg, here))?;
+            crate::syslog::parse(spec).map_err(|msg| r.emerg(msg))?;
             LogSink::Syslog(spec.to_string())
         }
         s if s.starts_with("memory:") => {
             let msg = "\"error_log\" directive is not supported by mailproxy: memory buffers are a debugging aid of nginx";
-            return Err(emerg(msg, here));
+            return Err(r.emerg(msg));
         }
-        path => LogSink::File(resolve(prefix, path)),
+        path => LogSink::File(resolve(r.prefix, path)),
     };
     let level = match args.get(1) {
         None => LogLevel::Error,
         Some(word) => {
-            log_level(word).ok_or_else(|| emerg(format!("invalid log level \"{word}\""), here))?
+            log_level(word).ok_or_else(|| r.emerg(format!("invalid log level \"{word}\"")))?
         }
     };
     if let Some(extra) = args.get(2) {
-        return Err(emerg(format!("invalid log level \"{extra}\""), here));
+        return Err(r.emerg(format!("invalid log level \"{extra}\"")));
     }
     Ok(LogTarget { sink, level })
 }

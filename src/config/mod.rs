@@ -6,6 +6,7 @@
 //! operator's `nginx -t` habits carry over; see [`check_report`].
 
 pub mod build;
+pub mod declare;
 pub mod directives;
 pub mod directives_doc;
 pub mod handlers;

@@ -335,3 +335,90 @@ pub struct TlsSettings {
     /// Where the directive that switched TLS on stands (for messages).
     pub location: Location,
 }
+
+/// `user name [group]`.
+pub type User = (String, Option<String>);
+
+/// One keyword of `imap_auth`, `pop3_auth` or `smtp_auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Plain,
+    Login,
+    Apop,
+    CramMd5,
+    External,
+    None,
+}
+
+impl AuthMethods {
+    /// The set the keywords of one `*_auth` directive name.
+    pub fn of(methods: &[AuthMethod]) -> AuthMethods {
+        let mut set = AuthMethods::default();
+        for method in methods {
+            let bit = match method {
+                AuthMethod::Plain => &mut set.plain,
+                AuthMethod::Login => &mut set.login,
+                AuthMethod::Apop => &mut set.apop,
+                AuthMethod::CramMd5 => &mut set.cram_md5,
+                AuthMethod::External => &mut set.external,
+                AuthMethod::None => &mut set.none,
+            };
+            *bit = true;
+        }
+        set
+    }
+}
+
+/// One keyword of `ssl_protocols`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsProtocol {
+    SslV2,
+    SslV3,
+    TlsV1,
+    TlsV1_1,
+    TlsV1_2,
+    TlsV1_3,
+}
+
+impl TlsProtocols {
+    /// The set the keywords of `ssl_protocols` name.
+    pub fn of(protocols: &[TlsProtocol]) -> TlsProtocols {
+        let mut set = TlsProtocols::default();
+        for protocol in protocols {
+            let bit = match protocol {
+                TlsProtocol::SslV2 => &mut set.sslv2,
+                TlsProtocol::SslV3 => &mut set.sslv3,
+                TlsProtocol::TlsV1 => &mut set.tlsv1,
+                TlsProtocol::TlsV1_1 => &mut set.tlsv1_1,
+                TlsProtocol::TlsV1_2 => &mut set.tlsv1_2,
+                TlsProtocol::TlsV1_3 => &mut set.tlsv1_3,
+            };
+            *bit = true;
+        }
+        set
+    }
+}
+
+/// `auth_http` after URL parsing and name resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUrl {
+    pub target: AuthTarget,
+    pub host_header: String,
+    pub uri: String,
+}
+
+/// The builtin half of `ssl_session_cache`, as nginx tracks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Off,
+    None,
+    Sessions(usize),
+}
+
+/// `ssl_session_cache` in one context: its two halves, merged separately.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheParts {
+    pub builtin: Option<Builtin>,
+    /// `shared:name:size`.
+    pub shared: Option<(String, usize)>,
+}

@@ -9,108 +9,62 @@
 
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 
-use super::build::{emerg, Builder, Ctx, Setting, Step, Val};
+use super::declare::Reading;
 use super::model::ProxyProtocolVersion;
 use super::model::TrustedSender;
-use super::parser::Directive;
+use super::Diagnostic;
 
-impl Builder {
-    /// `proxy_protocol on|off|v2`, stored as the enum word.
-    pub(super) fn proxy_protocol(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let arg = &d.args[0];
-        let word = ["on", "off", "v2"]
-            .into_iter()
-            .find(|w| w.eq_ignore_ascii_case(arg))
-            .ok_or_else(|| {
-                let msg = format!(
-                    "invalid value \"{arg}\" in \"proxy_protocol\" directive, it must be \"on\" or \"off\""
-                );
-                emerg(msg, &d.location)
-            })?;
-        let scope = self.scope(ctx);
-        if scope.values.contains_key("proxy_protocol") {
-            return Err(emerg(
-                "\"proxy_protocol\" directive is duplicate",
-                &d.location,
-            ));
-        }
-        let setting = Setting {
-            val: Val::Enum(word),
-            location: d.location.clone(),
-        };
-        scope.values.insert("proxy_protocol", setting);
-        Ok(())
-    }
-
-    /// Each occurrence adds to the context's list. The list stores the normalised
-    /// `addr/bits` words (or `unix:`), which [`trusted_senders`] turns into the model.
-    pub(super) fn set_real_ip_from(&mut self, d: &Directive, ctx: Ctx) -> Step {
-        let arg = &d.args[0];
-        let words: Vec<String> = if arg == "unix:" {
-            vec![arg.clone()]
-        } else if let Some(cidr) = parse_cidr(arg) {
-            if cidr.had_host_bits {
-                self.warn(
-                    format!("low address bits of {arg} are meaningless"),
-                    &d.location,
-                );
-            }
-            vec![format!("{}/{}", cidr.addr, cidr.bits)]
-        } else {
-            let lookup = match super::url::offline() {
-                true => Err(std::io::ErrorKind::NotFound.into()),
-                false => (arg.as_str(), 0).to_socket_addrs(),
-            };
-            let resolved = lookup.map_err(|_: std::io::Error| {
-                emerg(
-                    format!("host not found in set_real_ip_from \"{arg}\""),
-                    &d.location,
-                )
-            })?;
-            resolved
-                .map(|a| format!("{}/{}", a.ip(), full_bits(a.ip())))
-                .collect()
-        };
-        let scope = self.scope(ctx);
-        let mut entries = match scope.get("set_real_ip_from") {
-            Some(Val::List(entries)) => entries.clone(),
-            _ => Vec::new(),
-        };
-        entries.extend(words.into_iter().map(|w| vec![w]));
-        let setting = Setting {
-            val: Val::List(entries),
-            location: d.location.clone(),
-        };
-        scope.values.insert("set_real_ip_from", setting);
-        Ok(())
-    }
-}
-
-/// The model for a stored `proxy_protocol` word.
-pub fn send_version(word: &str) -> Option<ProxyProtocolVersion> {
-    match word {
-        "on" => Some(ProxyProtocolVersion::V1),
-        "v2" => Some(ProxyProtocolVersion::V2),
-        _ => None,
-    }
-}
-
-/// The model for the words [`Builder::set_real_ip_from`] stored (already valid).
-pub fn trusted_senders(entries: &[Vec<String>]) -> Vec<TrustedSender> {
-    entries
-        .iter()
-        .filter_map(|e| e.first())
-        .filter_map(|word| {
-            if word == "unix:" {
-                return Some(TrustedSender::Unix);
-            }
-            let cidr = parse_cidr(word)?;
-            Some(TrustedSender::Network {
-                addr: cidr.addr,
-                bits: cidr.bits,
-            })
+/// `proxy_protocol on|off|v2`: the version sent to the backend, none for `off`.
+pub fn send_version(
+    r: &mut Reading,
+    args: &[String],
+) -> Result<Option<ProxyProtocolVersion>, Diagnostic> {
+    let arg = &args[0];
+    let versions = [
+        ("on", Some(ProxyProtocolVersion::V1)),
+        ("off", None),
+        ("v2", Some(ProxyProtocolVersion::V2)),
+    ];
+    versions
+        .into_iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(arg))
+        .map(|(_, version)| version)
+        .ok_or_else(|| {
+            r.emerg(format!(
+                "invalid value \"{arg}\" in \"proxy_protocol\" directive, it must be \"on\" or \"off\""
+            ))
         })
-        .collect()
+}
+
+/// One `set_real_ip_from`: a network, `unix:`, or a host name resolved now (to each
+/// of its addresses).
+pub fn trusted_sender(r: &mut Reading, args: &[String]) -> Result<Vec<TrustedSender>, Diagnostic> {
+    let arg = &args[0];
+    if arg == "unix:" {
+        return Ok(vec![TrustedSender::Unix]);
+    }
+    if let Some(cidr) = parse_cidr(arg) {
+        if cidr.had_host_bits {
+            r.warn(format!("low address bits of {arg} are meaningless"));
+        }
+        return Ok(vec![TrustedSender::Network {
+            addr: cidr.addr,
+            bits: cidr.bits,
+        }]);
+    }
+    let lookup = match super::url::offline() {
+        true => Err(std::io::ErrorKind::NotFound.into()),
+        false => (arg.as_str(), 0).to_socket_addrs(),
+    };
+    let resolved = lookup.map_err(|_: std::io::Error| {
+        r.emerg(format!("host not found in set_real_ip_from \"{arg}\""))
+    })?;
+    Ok(resolved
+        .map(|a| TrustedSender::Network {
+            addr: a.ip(),
+            bits: full_bits(a.ip()),
+        })
+        .collect())
 }
 
 struct Cidr {

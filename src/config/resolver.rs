@@ -7,15 +7,15 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::build::emerg;
-use super::model::{Location, Resolver};
+use super::declare::Reading;
+use super::model::Resolver;
 use super::values::{parse_time, TimeUnit};
 use super::Diagnostic;
 
 const DNS_PORT: u16 = 53;
 
 /// The name servers of one `resolver` directive; `None` for `resolver off`.
-pub fn servers(args: &[String], at: &Location) -> Result<Option<Vec<SocketAddr>>, Diagnostic> {
+pub fn servers(r: &mut Reading, args: &[String]) -> Result<Option<Vec<SocketAddr>>, Diagnostic> {
     if args.first().map(String::as_str) == Some("off") {
         return Ok(None);
     }
@@ -23,35 +23,31 @@ pub fn servers(args: &[String], at: &Location) -> Result<Option<Vec<SocketAddr>>
     for arg in args {
         if let Some(valid) = arg.strip_prefix("valid=") {
             if parse_time(valid, TimeUnit::Sec).is_none() {
-                return Err(emerg(format!("invalid parameter: {arg}"), at));
+                return Err(r.emerg(format!("invalid parameter: {arg}")));
             }
             continue;
         }
         if let Some(flag) = arg.strip_prefix("ipv6=") {
             if flag != "on" && flag != "off" {
-                return Err(emerg(format!("invalid parameter: {arg}"), at));
+                return Err(r.emerg(format!("invalid parameter: {arg}")));
             }
             continue;
         }
-        let addrs =
-            parse_server(arg).map_err(|e| emerg(format!("{e} in resolver \"{arg}\""), at))?;
+        let addrs = parse_server(arg).map_err(|e| r.emerg(format!("{e} in resolver \"{arg}\"")))?;
         servers.extend(addrs);
     }
     if servers.is_empty() {
-        return Err(emerg("no name servers defined", at));
+        return Err(r.emerg("no name servers defined"));
     }
     Ok(Some(servers))
 }
 
-/// The merged setting: `resolver` as validated at load time, with `resolver_timeout`.
-pub fn settings(resolver: Option<&[Vec<String>]>, timeout: Duration) -> Option<Resolver> {
-    let args = resolver?.first()?;
-    let here = Location {
-        file: Default::default(),
-        line: 0,
-    };
-    let servers = servers(args, &here).ok().flatten()?;
-    Some(Resolver { servers, timeout })
+/// The merged setting: `resolver`'s name servers (none for `off`) with `resolver_timeout`.
+pub fn settings(servers: Option<Vec<SocketAddr>>, timeout: Duration) -> Option<Resolver> {
+    Some(Resolver {
+        servers: servers?,
+        timeout,
+    })
 }
 
 fn parse_server(arg: &str) -> Result<Vec<SocketAddr>, &'static str> {
@@ -99,22 +95,18 @@ fn parse_port(text: &str) -> Result<u16, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn here() -> Location {
-        Location {
-            file: "f".into(),
-            line: 3,
-        }
-    }
+    use crate::config::declare::detached;
 
     fn ok(args: &[&str]) -> Option<Vec<SocketAddr>> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        servers(&args, &here()).unwrap()
+        detached("resolver", |r| servers(r, &args)).unwrap()
     }
 
     fn err(args: &[&str]) -> String {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        servers(&args, &here()).unwrap_err().message
+        detached("resolver", |r| servers(r, &args))
+            .unwrap_err()
+            .message
     }
 
     #[test]

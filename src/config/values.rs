@@ -118,6 +118,148 @@ pub fn parse_flag(text: &str) -> Option<bool> {
     }
 }
 
+/// The value parsers the directive declarations name: each reads a directive's
+/// arguments (already counted) into its typed value, with nginx's per-slot messages
+/// (§19.11).
+pub mod parse {
+    use super::*;
+    use crate::config::declare::Reading;
+    use crate::config::model::{AuthMethod, Starttls, TlsProtocol, VerifyClient};
+    use crate::config::Diagnostic;
+    use std::path::PathBuf;
+
+    type Parsed<T> = Result<T, Diagnostic>;
+
+    fn invalid_value(r: &Reading) -> Diagnostic {
+        r.emerg(format!("\"{}\" directive invalid value", r.name))
+    }
+
+    /// `ngx_conf_set_flag_slot`.
+    pub fn flag(r: &mut Reading, args: &[String]) -> Parsed<bool> {
+        let arg = &args[0];
+        parse_flag(arg).ok_or_else(|| {
+            r.emerg(format!(
+                "invalid value \"{arg}\" in \"{}\" directive, it must be \"on\" or \"off\"",
+                r.name
+            ))
+        })
+    }
+
+    /// `ngx_conf_set_msec_slot`.
+    pub fn msec(r: &mut Reading, args: &[String]) -> Parsed<Duration> {
+        parse_time(&args[0], TimeUnit::Msec).ok_or_else(|| invalid_value(r))
+    }
+
+    /// `ngx_conf_set_sec_slot`.
+    pub fn sec(r: &mut Reading, args: &[String]) -> Parsed<Duration> {
+        parse_time(&args[0], TimeUnit::Sec).ok_or_else(|| invalid_value(r))
+    }
+
+    /// `ngx_conf_set_size_slot`.
+    pub fn size(r: &mut Reading, args: &[String]) -> Parsed<usize> {
+        parse_size(&args[0]).ok_or_else(|| invalid_value(r))
+    }
+
+    /// `ngx_conf_set_num_slot`.
+    pub fn number(r: &mut Reading, args: &[String]) -> Parsed<u64> {
+        parse_number(&args[0])
+            .ok_or_else(|| r.emerg(format!("\"{}\" directive invalid number", r.name)))
+    }
+
+    /// `ngx_conf_set_str_slot`: the argument as written.
+    pub fn string(_: &mut Reading, args: &[String]) -> Parsed<String> {
+        Ok(args[0].clone())
+    }
+
+    /// A path relative to the prefix (`pid`).
+    pub fn prefix_path(r: &mut Reading, args: &[String]) -> Parsed<PathBuf> {
+        Ok(crate::config::handlers::resolve(r.prefix, &args[0]))
+    }
+
+    /// Every argument (array slots, capabilities).
+    pub fn args(_: &mut Reading, args: &[String]) -> Parsed<Vec<String>> {
+        Ok(args.to_vec())
+    }
+
+    /// `ngx_conf_set_keyval_slot`: name and value.
+    pub fn pair(_: &mut Reading, args: &[String]) -> Parsed<(String, String)> {
+        Ok((args[0].clone(), args[1].clone()))
+    }
+
+    /// One keyword of `words`, case-insensitive (`ngx_conf_set_enum_slot` and
+    /// `ngx_conf_set_bitmask_slot`).
+    fn keyword<T: Copy>(r: &Reading, words: &[(&str, T)], arg: &str) -> Parsed<T> {
+        words
+            .iter()
+            .find(|(word, _)| word.eq_ignore_ascii_case(arg))
+            .map(|(_, value)| *value)
+            .ok_or_else(|| r.emerg(format!("invalid value \"{arg}\"")))
+    }
+
+    pub fn imap_auth(r: &mut Reading, args: &[String]) -> Parsed<AuthMethod> {
+        use AuthMethod::*;
+        let words = [
+            ("plain", Plain),
+            ("login", Login),
+            ("cram-md5", CramMd5),
+            ("external", External),
+        ];
+        keyword(r, &words, &args[0])
+    }
+
+    pub fn pop3_auth(r: &mut Reading, args: &[String]) -> Parsed<AuthMethod> {
+        use AuthMethod::*;
+        let words = [
+            ("plain", Plain),
+            ("apop", Apop),
+            ("cram-md5", CramMd5),
+            ("external", External),
+        ];
+        keyword(r, &words, &args[0])
+    }
+
+    pub fn smtp_auth(r: &mut Reading, args: &[String]) -> Parsed<AuthMethod> {
+        use AuthMethod::*;
+        let words = [
+            ("plain", Plain),
+            ("login", Login),
+            ("cram-md5", CramMd5),
+            ("external", External),
+            ("none", None),
+        ];
+        keyword(r, &words, &args[0])
+    }
+
+    pub fn tls_protocol(r: &mut Reading, args: &[String]) -> Parsed<TlsProtocol> {
+        use TlsProtocol::*;
+        let words = [
+            ("SSLv2", SslV2),
+            ("SSLv3", SslV3),
+            ("TLSv1", TlsV1),
+            ("TLSv1.1", TlsV1_1),
+            ("TLSv1.2", TlsV1_2),
+            ("TLSv1.3", TlsV1_3),
+        ];
+        keyword(r, &words, &args[0])
+    }
+
+    pub fn verify_client(r: &mut Reading, args: &[String]) -> Parsed<VerifyClient> {
+        use VerifyClient::*;
+        let words = [
+            ("off", Off),
+            ("on", On),
+            ("optional", Optional),
+            ("optional_no_ca", OptionalNoCa),
+        ];
+        keyword(r, &words, &args[0])
+    }
+
+    pub fn starttls(r: &mut Reading, args: &[String]) -> Parsed<Starttls> {
+        use Starttls::*;
+        keyword(r, &[("off", Off), ("on", On), ("only", Only)], &args[0])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
