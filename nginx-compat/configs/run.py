@@ -142,10 +142,10 @@ def materialise(case: Path, tmp: Path, material: dict) -> Path:
         values["@P%d@" % i] = str(port)
     for path in tmp.rglob("*"):
         if path.is_file():
-            text = path.read_text()
+            text = path.read_bytes().decode()  # as is: CRLF line ends stay (read_text would drop them)
             for key, value in values.items():
                 text = text.replace(key, value)
-            path.write_text(text)
+            path.write_bytes(text.encode())
     return main
 
 
