@@ -21,7 +21,8 @@ both programs. Required:
     python3 nginx-compat/configs/run.py [--mailproxy PATH] [--filter SUBSTR] [-v]
 
 Prints one line per case and `N passed, N failed`. Needs root (nginx -t writes the pid
-file and binds the listen addresses) and Debian's nginx with libnginx-mod-mail.
+file and binds the listen addresses) and Debian's nginx with libnginx-mod-mail and
+libnginx-mod-stream (a few cases load the stream module beside mail).
 """
 
 import argparse
