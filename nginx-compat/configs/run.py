@@ -4,7 +4,9 @@
 Cases are `*.conf` files and directories holding an `nginx.conf` (with includes beside
 it). Each is copied to a temporary directory with its placeholders filled in
 (`@TMP@` the copy's directory, `@P1@`..`@P9@` free high loopback ports, `@CERT@`/`@KEY@`
-a self-signed certificate and `@DHPARAM@` DH parameters made at start), then tested by
+a self-signed certificate and `@DHPARAM@` DH parameters made at start, and the further TLS
+material `make_tls_material` lists: `@KEY2@`, `@ECCERT@`/`@ECKEY@`, `@ENCKEY@`,
+`@PASSFILE@`/`@BADPASSFILE@`, `@CA@`, `@CRL@`, `@CERTDATA@`/`@KEYDATA@`), then tested by
 both programs. Required:
 
 * the verdict (exit status) is the same, and it is nginx's verdict the case's name
@@ -19,7 +21,8 @@ both programs. Required:
     python3 nginx-compat/configs/run.py [--mailproxy PATH] [--filter SUBSTR] [-v]
 
 Prints one line per case and `N passed, N failed`. Needs root (nginx -t writes the pid
-file and binds the listen addresses) and Debian's nginx with libnginx-mod-mail.
+file and binds the listen addresses) and Debian's nginx with libnginx-mod-mail and
+libnginx-mod-stream (a few cases load the stream module beside mail).
 """
 
 import argparse
@@ -55,7 +58,7 @@ def main() -> int:
     cases = sorted(p for p in HERE.iterdir() if p.suffix == ".conf" or (p / "nginx.conf").is_file())
     cases = [c for c in cases if args.filter in c.name]
     passed = failed = 0
-    with tempfile.TemporaryDirectory(prefix="mailproxy-configs-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="nginx-compat-configs-") as scratch:
         material = make_tls_material(Path(scratch))
         for case in cases:
             name = case.name.removesuffix(".conf")
@@ -71,12 +74,47 @@ def main() -> int:
 
 
 def make_tls_material(scratch: Path) -> dict:
+    """Certificates, keys and friends that the cases name by placeholder.
+
+    `@CERT@`/`@KEY@` self-signed RSA pair (CN=localhost); `@DHPARAM@` DH parameters;
+    `@KEY2@` another RSA key (does not match `@CERT@`); `@ECCERT@`/`@ECKEY@` a self-signed
+    ECDSA (P-256) pair; `@ENCKEY@` `@KEY@` encrypted with the pass phrase `secret`;
+    `@PASSFILE@` a password file holding `secret`, `@BADPASSFILE@` one holding `wrong`;
+    `@CA@` a CA certificate, `@CRL@` an (empty) CRL it signed; `@CERTDATA@`/`@KEYDATA@`
+    the PEM text of `@CERT@`/`@KEY@` (for `ssl_certificate "data:@CERTDATA@"`).
+    """
     cert, key, dh = scratch / "cert.pem", scratch / "key.pem", scratch / "dh.pem"
     quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)], **quiet)
     subprocess.run(["openssl", "dhparam", "-dsaparam", "-out", str(dh), "2048"], **quiet)
-    return {"@CERT@": str(cert), "@KEY@": str(key), "@DHPARAM@": str(dh)}
+    key2, eccert, eckey = scratch / "key2.pem", scratch / "ec-cert.pem", scratch / "ec-key.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                    "-out", str(key2)], **quiet)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(eckey),
+                    "-out", str(eccert)], **quiet)
+    enckey, passfile, badpass = scratch / "enc-key.pem", scratch / "pass.txt", scratch / "badpass.txt"
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret",
+                    "-out", str(enckey)], **quiet)
+    passfile.write_text("secret\n")
+    badpass.write_text("wrong\n")
+    ca, cakey, crl = scratch / "ca.pem", scratch / "ca-key.pem", scratch / "crl.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=Test CA", "-keyout", str(cakey), "-out", str(ca)], **quiet)
+    index = scratch / "ca-index.txt"
+    index.write_text("")
+    (scratch / "ca-crlnumber").write_text("01\n")
+    cnf = scratch / "ca.cnf"
+    cnf.write_text("[ca]\ndefault_ca = d\n[d]\ndatabase = %s\ncrlnumber = %s\n"
+                   "default_md = sha256\ndefault_crl_days = 2\n" % (index, scratch / "ca-crlnumber"))
+    subprocess.run(["openssl", "ca", "-config", str(cnf), "-gencrl", "-keyfile", str(cakey),
+                    "-cert", str(ca), "-out", str(crl)], **quiet)
+    return {"@CERT@": str(cert), "@KEY@": str(key), "@DHPARAM@": str(dh), "@KEY2@": str(key2),
+            "@ECCERT@": str(eccert), "@ECKEY@": str(eckey), "@ENCKEY@": str(enckey),
+            "@PASSFILE@": str(passfile), "@BADPASSFILE@": str(badpass), "@CA@": str(ca),
+            "@CRL@": str(crl), "@CERTDATA@": cert.read_text().strip(),
+            "@KEYDATA@": key.read_text().strip()}
 
 
 def free_ports(n: int) -> list[int]:
@@ -105,10 +143,10 @@ def materialise(case: Path, tmp: Path, material: dict) -> Path:
         values["@P%d@" % i] = str(port)
     for path in tmp.rglob("*"):
         if path.is_file():
-            text = path.read_text()
+            text = path.read_bytes().decode()  # as is: CRLF line ends stay (read_text would drop them)
             for key, value in values.items():
                 text = text.replace(key, value)
-            path.write_text(text)
+            path.write_bytes(text.encode())
     return main
 
 
