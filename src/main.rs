@@ -88,10 +88,11 @@ fn test_config(path: &Path, load: &LoadOptions, opts: &Options) -> bool {
     ok
 }
 
-/// nginx loads certificates and keys while testing; so do we, by building every
-/// server's TLS context. Its errors have no FILE:LINE, as nginx's (§19.7).
+/// nginx loads certificates and keys while testing; so do we, by building the same
+/// plan start-up builds (TLS contexts, pre-auth lines, logs, listen groups; nothing is
+/// bound). Its errors have no FILE:LINE, as nginx's (§19.7).
 fn check_tls(loaded: config::Loaded) -> Result<config::Loaded, config::ConfigError> {
-    match runtime::prepare_servers(loaded.config.clone()) {
+    match runtime::plan(loaded.config.clone()) {
         Ok(_) => Ok(loaded),
         Err(e) => Err(config::ConfigError {
             diagnostic: config::Diagnostic {

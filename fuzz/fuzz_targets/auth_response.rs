@@ -18,12 +18,13 @@ use mailproxy::auth::{parse_response, AuthError, Outcome, ResponseParser, MAX_RE
 use mailproxy::config::{
     AuthMethods, ImapSettings, Pop3Settings, Protocol, SmtpSettings, Starttls,
 };
-use mailproxy::proto::imap::ImapPreAuth;
+use mailproxy::proto::imap::{ImapPlan, ImapPreAuth};
 use mailproxy::proto::line_safe::is_line_safe;
-use mailproxy::proto::pop3::Pop3PreAuth;
-use mailproxy::proto::smtp::{SmtpClient, SmtpOptions, SmtpPreAuth};
+use mailproxy::proto::pop3::{Pop3Plan, Pop3PreAuth};
+use mailproxy::proto::smtp::{SmtpClient, SmtpOptions, SmtpPlan, SmtpPreAuth};
 use mailproxy::proto::PreAuth;
 use mailproxy_fuzz::{assert_log_line, assert_reply, Reads};
+use std::sync::Arc;
 
 const PEER: &str = "127.0.0.1:9000";
 
@@ -68,29 +69,25 @@ fn machine(protocol: Protocol) -> Box<dyn PreAuth> {
         ..AuthMethods::default()
     };
     match protocol {
-        Protocol::Imap => Box::new(ImapPreAuth::new(
-            &ImapSettings {
+        Protocol::Imap => {
+            let settings = ImapSettings {
                 client_buffer: 64,
                 capabilities: Vec::new(),
                 auth,
-            },
-            Starttls::Off,
-            5,
-            "mx.test",
-            false,
-        )),
-        Protocol::Pop3 => Box::new(Pop3PreAuth::new(
-            &Pop3Settings {
+            };
+            let plan = ImapPlan::new(&settings, Starttls::Off, 5, "mx.test");
+            Box::new(ImapPreAuth::new(Arc::new(plan), false))
+        }
+        Protocol::Pop3 => {
+            let settings = Pop3Settings {
                 capabilities: Vec::new(),
                 auth,
-            },
-            Starttls::Off,
-            5,
-            "mx.test",
-            false,
-        )),
+            };
+            let plan = Pop3Plan::new(&settings, Starttls::Off, 5, "mx.test");
+            Box::new(Pop3PreAuth::new(Arc::new(plan), false))
+        }
         Protocol::Smtp => Box::new(SmtpPreAuth::new(
-            SmtpOptions {
+            Arc::new(SmtpPlan::new(SmtpOptions {
                 settings: SmtpSettings {
                     client_buffer: 64,
                     greeting_delay: Default::default(),
@@ -102,7 +99,7 @@ fn machine(protocol: Protocol) -> Box<dyn PreAuth> {
                 server_name: "mx.test".into(),
                 xclient: false,
                 proxy_auth: false,
-            },
+            })),
             false,
             SmtpClient {
                 addr: [192, 0, 2, 1].into(),

@@ -8,7 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use mailproxy::config::ImapSettings;
-use mailproxy::proto::imap::ImapPreAuth;
+use mailproxy::proto::imap::{ImapPlan, ImapPreAuth};
+use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
     let (settings, reads, stream) = mailproxy_fuzz::parse_input(data);
@@ -18,10 +19,12 @@ fuzz_target!(|data: &[u8]| {
         auth: settings.auth,
     };
     let mut machine = ImapPreAuth::new(
-        &imap,
-        settings.starttls,
-        settings.max_errors,
-        "mx.test",
+        Arc::new(ImapPlan::new(
+            &imap,
+            settings.starttls,
+            settings.max_errors,
+            "mx.test",
+        )),
         settings.implicit_tls,
     );
     mailproxy_fuzz::drive(&mut machine, settings.buffer, &settings, reads, stream);

@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use mailproxy::config::Pop3Settings;
-use mailproxy::proto::pop3::{Pop3PreAuth, COMMAND_BUFFER};
+use mailproxy::proto::pop3::{Pop3Plan, Pop3PreAuth, COMMAND_BUFFER};
+use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
     let (settings, reads, stream) = mailproxy_fuzz::parse_input(data);
@@ -14,10 +15,12 @@ fuzz_target!(|data: &[u8]| {
         auth: settings.auth,
     };
     let mut machine = Pop3PreAuth::new(
-        &pop3,
-        settings.starttls,
-        settings.max_errors,
-        "mx.test",
+        Arc::new(Pop3Plan::new(
+            &pop3,
+            settings.starttls,
+            settings.max_errors,
+            "mx.test",
+        )),
         settings.implicit_tls,
     );
     mailproxy_fuzz::drive(&mut machine, COMMAND_BUFFER, &settings, reads, stream);

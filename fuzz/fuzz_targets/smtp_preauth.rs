@@ -4,11 +4,12 @@
 //! RCPT texts of `smtp_auth none` carry no CR or LF.
 #![no_main]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use mailproxy::config::SmtpSettings;
-use mailproxy::proto::smtp::{SmtpClient, SmtpOptions, SmtpPreAuth, HOST_UNAVAILABLE};
+use mailproxy::proto::smtp::{SmtpClient, SmtpOptions, SmtpPlan, SmtpPreAuth, HOST_UNAVAILABLE};
 
 fuzz_target!(|data: &[u8]| {
     let (settings, reads, stream) = mailproxy_fuzz::parse_input(data);
@@ -29,6 +30,10 @@ fuzz_target!(|data: &[u8]| {
         addr: [192, 0, 2, 1].into(),
         host: HOST_UNAVAILABLE.into(),
     };
-    let mut machine = SmtpPreAuth::new(options, settings.implicit_tls, client);
+    let mut machine = SmtpPreAuth::new(
+        Arc::new(SmtpPlan::new(options)),
+        settings.implicit_tls,
+        client,
+    );
     mailproxy_fuzz::drive(&mut machine, settings.buffer, &settings, reads, stream);
 });

@@ -30,6 +30,7 @@ pub struct BoundListener {
 }
 
 /// The address a socket is bound to and the server blocks reached through it.
+#[derive(Debug, Clone)]
 pub struct Routes {
     pub addr: SocketAddr,
     /// The route for an exact local-address match, else the first (the wildcard's).
@@ -58,12 +59,15 @@ impl Routes {
 
 /// Binds every TCP listen of every server. `listens` pairs a server index with a
 /// listen. Unix-socket listens are reported as unsupported.
-pub fn bind_all(listens: &[(usize, Listen)]) -> io::Result<Vec<BoundListener>> {
-    group(listens)?
-        .into_iter()
+pub fn bind_all(groups: &[Routes]) -> io::Result<Vec<BoundListener>> {
+    groups
+        .iter()
         .map(|routes| {
-            let socket = bind(&routes)?;
-            Ok(BoundListener { socket, routes })
+            let socket = bind(routes)?;
+            Ok(BoundListener {
+                socket,
+                routes: routes.clone(),
+            })
         })
         .collect()
 }

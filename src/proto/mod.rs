@@ -22,6 +22,41 @@ pub mod smtp;
 mod testkit;
 pub(crate) mod verb_line;
 
+/// The part of a server's plan its pre-auth machines share: capability, CAPA and EHLO
+/// lines and the greeting, built once per config generation, not per connection.
+#[derive(Debug, Clone)]
+pub enum DialoguePlan {
+    Imap(std::sync::Arc<imap::ImapPlan>),
+    Pop3(std::sync::Arc<pop3::Pop3Plan>),
+    Smtp(std::sync::Arc<smtp::SmtpPlan>),
+}
+
+impl DialoguePlan {
+    pub fn new(server: &crate::config::Server) -> Self {
+        use crate::config::Protocol;
+        use std::sync::Arc;
+        let (starttls, max_errors, name) =
+            (server.starttls, server.max_errors, &server.server_name);
+        match server.protocol {
+            Protocol::Imap => DialoguePlan::Imap(Arc::new(imap::ImapPlan::new(
+                &server.imap,
+                starttls,
+                max_errors,
+                name,
+            ))),
+            Protocol::Pop3 => DialoguePlan::Pop3(Arc::new(pop3::Pop3Plan::new(
+                &server.pop3,
+                starttls,
+                max_errors,
+                name,
+            ))),
+            Protocol::Smtp => DialoguePlan::Smtp(Arc::new(smtp::SmtpPlan::new(
+                smtp::SmtpOptions::from_server(server),
+            ))),
+        }
+    }
+}
+
 /// What the driver must do next for a pre-auth machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

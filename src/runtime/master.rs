@@ -239,8 +239,7 @@ impl Master {
     /// The listening sockets of `next`: the kept ones with their new routes, the new
     /// ones bound now. Nothing changes if any address cannot be bound.
     fn rebind(&mut self, next: &Generation) -> Result<Vec<BoundListener>, String> {
-        let groups =
-            listener::group(&super::listens_of(&next.config)).map_err(|e| e.to_string())?;
+        let groups = next.routes.clone();
         let mut fresh = Vec::new();
         for routes in &groups {
             if !self.listeners.iter().any(|l| l.routes.addr == routes.addr) {

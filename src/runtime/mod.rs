@@ -21,9 +21,10 @@ use std::time::Duration;
 use crate::config::parser::os_error;
 use crate::config::{self, Config, Listen, LoadOptions, LogLevel, LogSink, LogTarget};
 use crate::log;
-use crate::net::listener::{bind_all, BoundListener};
+use crate::net::listener::{self, bind_all, BoundListener, Routes};
 use crate::net::tls;
-use crate::session::ServerRuntime;
+use crate::proto::DialoguePlan;
+use crate::session::ServerPlan;
 
 pub use process::{daemonize, write_pid};
 
@@ -45,11 +46,16 @@ impl StartError {
     }
 }
 
-/// One loaded configuration, with its servers ready to serve (TLS contexts built).
+/// One config generation's plan: the loaded configuration, each server's
+/// [`ServerPlan`] (TLS context, pre-auth lines, log) and the listening sockets it
+/// needs, grouped as they will be bound. Start-up, a reload, `-s reload`'s check and
+/// `-t` all build exactly this, so a config that passes `-t` starts; only binding is
+/// left for start-up and reload.
 #[derive(Clone)]
 pub struct Generation {
     pub config: Config,
-    pub servers: Vec<Arc<ServerRuntime>>,
+    pub servers: Vec<Arc<ServerPlan>>,
+    pub routes: Vec<Routes>,
 }
 
 /// How often and how long start-up waits for an address in use (nginx: 5 × 500 ms).
@@ -72,7 +78,7 @@ pub fn start(path: PathBuf, load: LoadOptions) -> Result<(), StartError> {
             _ => StartError::emerg(format!("cannot open the error log ({e})")),
         })?;
     }
-    let bound = bind_at_start(config)?;
+    let bound = bind_at_start(&generation.routes)?;
     let user = if config.master_process {
         privileges::worker_user(config)
     } else {
@@ -119,7 +125,7 @@ pub fn load_generation(path: &Path, load: &LoadOptions) -> Result<Generation, St
     for w in &loaded.warnings {
         log::write(w.level, &w.to_string());
     }
-    prepare_servers(loaded.config)
+    plan(loaded.config)
 }
 
 /// After a reload: the new config's top-level `error_log` becomes the main log (stderr
@@ -136,10 +142,9 @@ pub(crate) fn install_main_log(config: &Config) {
 
 /// Binds every listen; an address in use is tried again [`BIND_TRIES`] times, as
 /// nginx does (an old instance may still be closing).
-fn bind_at_start(config: &Config) -> Result<Vec<BoundListener>, StartError> {
-    let listens = listens_of(config);
+fn bind_at_start(routes: &[Routes]) -> Result<Vec<BoundListener>, StartError> {
     for _ in 0..BIND_TRIES {
-        match bind_all(&listens) {
+        match bind_all(routes) {
             Ok(bound) => return Ok(bound),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 log::write(LogLevel::Emerg, &e.to_string());
@@ -185,9 +190,12 @@ fn single_process(
     result
 }
 
-/// Builds every server's TLS context and opens its own `error_log`. Also used by a
+/// Builds the [`Generation`] of a loaded config: every server's TLS context and
+/// pre-auth lines, its own `error_log` opened, the listen groups. Also used by a
 /// reload, where a failure keeps the old configuration running.
-pub fn prepare_servers(config: Config) -> Result<Generation, StartError> {
+pub fn plan(config: Config) -> Result<Generation, StartError> {
+    let routes =
+        listener::group(&listens_of(&config)).map_err(|e| StartError::emerg(e.to_string()))?;
     let mut servers = Vec::new();
     for conf in &config.servers {
         let tls = match &conf.tls {
@@ -211,17 +219,22 @@ pub fn prepare_servers(config: Config) -> Result<Generation, StartError> {
             })?),
             None => None,
         };
-        servers.push(Arc::new(ServerRuntime {
+        servers.push(Arc::new(ServerPlan {
             conf: conf.clone(),
             tls,
+            dialogue: DialoguePlan::new(conf),
             log,
         }));
     }
-    Ok(Generation { config, servers })
+    Ok(Generation {
+        config,
+        servers,
+        routes,
+    })
 }
 
 /// Every `listen` paired with the index of its server.
-pub fn listens_of(config: &Config) -> Vec<(usize, Listen)> {
+fn listens_of(config: &Config) -> Vec<(usize, Listen)> {
     config
         .servers
         .iter()

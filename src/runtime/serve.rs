@@ -21,17 +21,17 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use super::{install_main_log, listens_of, load_generation, Generation, StartError};
+use super::{install_main_log, load_generation, Generation, StartError};
 use crate::config::parser::os_error;
 use crate::config::{self, LoadOptions, LogLevel};
 use crate::log;
 use crate::net::listener::{self, BoundListener, Routes};
-use crate::session::{self, Accepted, ServerRuntime};
+use crate::session::{self, Accepted, ServerPlan};
 
 /// What one accept loop serves: its routes and the servers they lead to.
 struct Assignment {
     routes: Routes,
-    servers: Vec<Arc<ServerRuntime>>,
+    servers: Vec<Arc<ServerPlan>>,
 }
 
 struct ActiveListener {
@@ -337,8 +337,7 @@ fn prepare_reload(
     bound: &[SocketAddr],
 ) -> Result<(Generation, Plan), StartError> {
     let generation = load_generation(path, load)?;
-    let groups = listener::group(&listens_of(&generation.config))
-        .map_err(|e| StartError::emerg(e.to_string()))?;
+    let groups = generation.routes.clone();
     let mut plan = Vec::with_capacity(groups.len());
     for routes in groups {
         let fresh = if bound.contains(&routes.addr) {

@@ -12,7 +12,7 @@ use tokio::time::{sleep, timeout, timeout_at, Instant};
 
 use super::accept::{self, Peer};
 use super::backend::{connect_and_login, BackendOutcome};
-use super::{ServerRuntime, SessionLog, CLIENT_TIMED_OUT};
+use super::{ServerPlan, SessionLog, CLIENT_TIMED_OUT};
 use crate::auth::{self, AuthRequest, Outcome};
 use crate::config::{LogLevel, Server};
 use crate::log::escape;
@@ -26,7 +26,7 @@ const READ_CHUNK: usize = 4096;
 const CLOSE_NOTIFY_GRACE: Duration = Duration::from_secs(1);
 
 struct Dialogue {
-    server: Arc<ServerRuntime>,
+    server: Arc<ServerPlan>,
     client: ClientStream,
     machine: Box<dyn PreAuth>,
     log: SessionLog,
@@ -59,14 +59,14 @@ enum AuthEnd {
 /// handshake, pre-auth, auth_http, backend login) is ~2.8 KB against the relay's
 /// ~0.5 KB: an IMAP client that idles for hours should not keep the difference.
 pub struct LoggedIn {
-    server: Arc<ServerRuntime>,
+    server: Arc<ServerPlan>,
     client: ClientStream,
     upstream: TcpStream,
     log: SessionLog,
 }
 
 pub(super) async fn run(
-    server: Arc<ServerRuntime>,
+    server: Arc<ServerPlan>,
     client: ClientStream,
     mut machine: Box<dyn PreAuth>,
     log: SessionLog,

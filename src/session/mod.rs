@@ -19,21 +19,23 @@ use openssl::ssl::SslContext;
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use crate::config::{LogLevel, Protocol, Server};
+use crate::config::{LogLevel, Server};
 use crate::net::ClientStream;
 use crate::proto::imap::ImapPreAuth;
 use crate::proto::pop3::Pop3PreAuth;
-use crate::proto::PreAuth;
+use crate::proto::{DialoguePlan, PreAuth};
 
 pub use accept::{cert_refusal_line, Peer};
 pub use context::{SessionLog, CLIENT_TIMED_OUT, UPSTREAM_TIMED_OUT};
 pub use dialogue::LoggedIn;
 
-/// A server block ready to serve: its config, its TLS context, and its own
-/// `error_log` when it has one (else sessions write to the main log).
-pub struct ServerRuntime {
+/// A server block's plan, built once per config generation and borrowed by every
+/// session: its config, its TLS context, the pre-auth lines its dialogues share, and
+/// its own `error_log` when it has one (else sessions write to the main log).
+pub struct ServerPlan {
     pub conf: Arc<Server>,
     pub tls: Option<SslContext>,
+    pub dialogue: DialoguePlan,
     pub log: Option<Arc<crate::log::Log>>,
 }
 
@@ -56,7 +58,7 @@ pub struct Accepted {
 /// pair back for the caller to relay in a task of its own (see [`LoggedIn`]).
 /// Never panics on peer input; every other way out is logged with who ended the
 /// session and why.
-pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) -> Option<LoggedIn> {
+pub async fn serve(server: Arc<ServerPlan>, accepted: Accepted) -> Option<LoggedIn> {
     let Accepted {
         mut stream,
         peer,
@@ -124,22 +126,13 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) -> Option<Log
     {
         return None;
     }
-    let machine: Box<dyn PreAuth> = match conf.protocol {
-        Protocol::Imap => Box::new(ImapPreAuth::new(
-            &conf.imap,
-            conf.starttls,
-            conf.max_errors,
-            &conf.server_name,
-            client.is_tls(),
-        )),
-        Protocol::Pop3 => Box::new(Pop3PreAuth::new(
-            &conf.pop3,
-            conf.starttls,
-            conf.max_errors,
-            &conf.server_name,
-            client.is_tls(),
-        )),
-        Protocol::Smtp => return Box::pin(smtp::serve(server.clone(), client, log, origin)).await,
+    let machine: Box<dyn PreAuth> = match &server.dialogue {
+        DialoguePlan::Imap(plan) => Box::new(ImapPreAuth::new(plan.clone(), client.is_tls())),
+        DialoguePlan::Pop3(plan) => Box::new(Pop3PreAuth::new(plan.clone(), client.is_tls())),
+        DialoguePlan::Smtp(plan) => {
+            let plan = plan.clone();
+            return Box::pin(smtp::serve(server.clone(), plan, client, log, origin)).await;
+        }
     };
     let deadline = Instant::now() + conf.timeout;
     dialogue::run(server.clone(), client, machine, log, origin, deadline).await

@@ -11,20 +11,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 
 use super::accept::Peer;
-use super::{dialogue, LoggedIn, ServerRuntime, SessionLog};
+use super::{dialogue, LoggedIn, ServerPlan, SessionLog};
 use crate::config::{Resolver, Server};
 use crate::net::dns::{self, DnsError};
 use crate::net::ClientStream;
 use crate::proto::redacted_command;
 use crate::proto::smtp::{
-    SmtpClient, SmtpOptions, SmtpPreAuth, HOST_TEMPUNAVAIL, HOST_UNAVAILABLE, INVALID_PIPELINING,
+    SmtpClient, SmtpPlan, SmtpPreAuth, HOST_TEMPUNAVAIL, HOST_UNAVAILABLE, INVALID_PIPELINING,
 };
 
 /// How long a closing TLS session may take to say goodbye.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 pub(super) async fn serve(
-    server: Arc<ServerRuntime>,
+    server: Arc<ServerPlan>,
+    plan: Arc<SmtpPlan>,
     mut client: ClientStream,
     log: SessionLog,
     peer: Peer,
@@ -42,11 +43,7 @@ pub(super) async fn serve(
         addr: peer.client.ip(),
         host,
     };
-    let machine = SmtpPreAuth::new(
-        SmtpOptions::from_server(&conf),
-        client.is_tls(),
-        smtp_client,
-    );
+    let machine = SmtpPreAuth::new(plan, client.is_tls(), smtp_client);
     let deadline = Instant::now() + conf.timeout;
     dialogue::run(server, client, Box::new(machine), log, peer, deadline).await
 }

@@ -64,6 +64,7 @@ use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, ImapSettings, Starttls};
 use parser::{Command, Parsed, Parser};
+use std::sync::Arc;
 
 const GREETING: &[u8] = b"* OK IMAP4 ready\r\n";
 const OK: &[u8] = b"OK completed\r\n";
@@ -79,7 +80,37 @@ enum Expecting {
     Sasl(SaslWait),
 }
 
-/// The three CAPABILITY lines, built once like nginx does at config time (§5.3).
+/// What every IMAP session of one server shares, built once per config generation
+/// (nginx builds the same at config time, §5.3) and borrowed by each session.
+#[derive(Debug)]
+pub struct ImapPlan {
+    client_buffer: usize,
+    starttls: Starttls,
+    max_errors: u32,
+    auth: AuthMethods,
+    server_name: String,
+    capabilities: CapabilityLines,
+}
+
+impl ImapPlan {
+    pub fn new(
+        settings: &ImapSettings,
+        starttls: Starttls,
+        max_errors: u32,
+        server_name: &str,
+    ) -> Self {
+        ImapPlan {
+            client_buffer: settings.client_buffer,
+            starttls,
+            max_errors,
+            auth: settings.auth,
+            server_name: server_name.to_owned(),
+            capabilities: CapabilityLines::new(settings),
+        }
+    }
+}
+
+/// The three CAPABILITY lines.
 #[derive(Debug, Clone)]
 struct CapabilityLines {
     plain: Vec<u8>,
@@ -162,9 +193,7 @@ pub struct ImapPreAuth {
     core: PreAuthCore,
     parser: Parser,
     expecting: Expecting,
-    capabilities: CapabilityLines,
-    auth: AuthMethods,
-    server_name: String,
+    plan: Arc<ImapPlan>,
 }
 
 impl std::fmt::Debug for ImapPreAuth {
@@ -178,26 +207,18 @@ impl std::fmt::Debug for ImapPreAuth {
 
 impl ImapPreAuth {
     /// `tls`: the connection is already TLS (implicit TLS listener).
-    pub fn new(
-        settings: &ImapSettings,
-        starttls: Starttls,
-        max_errors: u32,
-        server_name: &str,
-        tls: bool,
-    ) -> Self {
+    pub fn new(plan: Arc<ImapPlan>, tls: bool) -> Self {
         ImapPreAuth {
             core: PreAuthCore::new(CoreSettings {
-                buffer_size: settings.client_buffer,
-                max_errors,
+                buffer_size: plan.client_buffer,
+                max_errors: plan.max_errors,
                 internal_error: INTERNAL_ERROR,
-                starttls,
+                starttls: plan.starttls,
                 tls,
             }),
             parser: Parser::new(),
             expecting: Expecting::Command,
-            capabilities: CapabilityLines::new(settings),
-            auth: settings.auth,
-            server_name: server_name.to_owned(),
+            plan,
         }
     }
 
@@ -214,7 +235,7 @@ impl ImapPreAuth {
             Command::Login => self.login_command(&args),
             Command::Authenticate => self.authenticate(&args),
             Command::Capability => {
-                let lines = &self.capabilities;
+                let lines = &self.plan.capabilities;
                 let line =
                     (self.core).by_tls_state(&lines.plain, &lines.starttls, &lines.starttls_only);
                 Outcome::tagged(line, OK)
@@ -250,12 +271,12 @@ impl ImapPreAuth {
         let Some(mechanism) = sasl::select_mechanism(args) else {
             return Outcome::INVALID;
         };
-        match sasl_state::begin(mechanism, &self.auth) {
+        match sasl_state::begin(mechanism, &self.plan.auth) {
             SaslBegin::Invalid => Outcome::INVALID,
             SaslBegin::Prompt(step) => self.sasl_step(step),
             SaslBegin::Respond(wait, response) => self.sasl_response(wait, response, true),
             SaslBegin::CramMd5Challenge => {
-                let server_name = &self.server_name;
+                let server_name = &self.plan.server_name;
                 let salt = self
                     .core
                     .salt

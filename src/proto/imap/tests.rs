@@ -5,6 +5,7 @@ use super::*;
 use crate::proto::sasl::encode_base64;
 use crate::proto::testkit::{Client, End};
 use crate::proto::Credentials;
+use std::sync::Arc;
 
 /// The scripted client of [`crate::proto::testkit`], built from a few knobs.
 type Imap = Client<ImapPreAuth>;
@@ -65,10 +66,12 @@ impl Setup {
     }
     fn connect(self) -> Imap {
         let mut machine = ImapPreAuth::new(
-            &self.settings,
-            self.starttls,
-            self.max_errors,
-            "mx.test",
+            Arc::new(ImapPlan::new(
+                &self.settings,
+                self.starttls,
+                self.max_errors,
+                "mx.test",
+            )),
             self.tls,
         );
         assert_eq!(machine.greeting(), b"* OK IMAP4 ready\r\n");

@@ -3,6 +3,7 @@
 use super::*;
 use crate::proto::testkit::{invalid, send, step};
 use crate::proto::{LoginFailure, LoginStep};
+use std::sync::Arc;
 
 fn backend(tag: &str, capacity: usize) -> ImapBackendLogin {
     ImapBackendLogin::new(tag.into(), b"alice", b"secret", capacity)
@@ -162,7 +163,10 @@ fn pre_auth_machines_build_the_login_with_the_client_tag() {
             ..Default::default()
         },
     };
-    let mut imap = ImapPreAuth::new(&settings, Starttls::Off, 5, "mx.test", false);
+    let mut imap = ImapPreAuth::new(
+        Arc::new(ImapPlan::new(&settings, Starttls::Off, 5, "mx.test")),
+        false,
+    );
     imap.receive(b"A7 AUTHENTICATE PLAIN\r\n");
     assert_eq!(imap.next_action(), Action::Reply(b"+ \r\n".to_vec()));
     imap.receive(b"AHUAcA==\r\n");

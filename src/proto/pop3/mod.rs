@@ -37,6 +37,7 @@ use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, Pop3Settings, Starttls};
 use parser::{Command, Parsed, Parser};
+use std::sync::Arc;
 
 /// nginx's fixed POP3 command buffer (pre-auth lines, and its relay buffer too).
 pub const COMMAND_BUFFER: usize = 128;
@@ -55,7 +56,35 @@ enum Expecting {
     Sasl(SaslWait),
 }
 
-/// The CAPA and AUTH replies, built once like nginx does at config time (§6.3).
+/// What every POP3 session of one server shares, built once per config generation
+/// (nginx builds the same at config time, §6.3) and borrowed by each session.
+#[derive(Debug)]
+pub struct Pop3Plan {
+    starttls: Starttls,
+    max_errors: u32,
+    auth: AuthMethods,
+    server_name: String,
+    lists: Lists,
+}
+
+impl Pop3Plan {
+    pub fn new(
+        settings: &Pop3Settings,
+        starttls: Starttls,
+        max_errors: u32,
+        server_name: &str,
+    ) -> Self {
+        Pop3Plan {
+            starttls,
+            max_errors,
+            auth: settings.auth,
+            server_name: server_name.to_owned(),
+            lists: Lists::new(settings),
+        }
+    }
+}
+
+/// The CAPA and AUTH replies.
 #[derive(Debug, Clone)]
 struct Lists {
     capability: Vec<u8>,
@@ -133,8 +162,7 @@ pub struct Pop3PreAuth {
     core: PreAuthCore,
     parser: Parser,
     expecting: Expecting,
-    lists: Lists,
-    auth: AuthMethods,
+    plan: Arc<Pop3Plan>,
 }
 
 impl std::fmt::Debug for Pop3PreAuth {
@@ -148,36 +176,19 @@ impl std::fmt::Debug for Pop3PreAuth {
 
 impl Pop3PreAuth {
     /// `tls`: the connection is already TLS (implicit TLS listener).
-    pub fn new(
-        settings: &Pop3Settings,
-        starttls: Starttls,
-        max_errors: u32,
-        server_name: &str,
-        tls: bool,
-    ) -> Self {
-        let salted = settings.auth.apop || settings.auth.cram_md5;
-        Self::with_salt(
-            settings,
-            starttls,
-            max_errors,
-            salted.then(|| sasl::make_salt(server_name)),
-            tls,
-        )
+    pub fn new(plan: Arc<Pop3Plan>, tls: bool) -> Self {
+        let salted = plan.auth.apop || plan.auth.cram_md5;
+        let salt = salted.then(|| sasl::make_salt(&plan.server_name));
+        Self::with_salt(plan, salt, tls)
     }
 
     /// As [`new`](Self::new) with a given salt (tests need a fixed one).
-    fn with_salt(
-        settings: &Pop3Settings,
-        starttls: Starttls,
-        max_errors: u32,
-        salt: Option<Vec<u8>>,
-        tls: bool,
-    ) -> Self {
+    fn with_salt(plan: Arc<Pop3Plan>, salt: Option<Vec<u8>>, tls: bool) -> Self {
         let mut core = PreAuthCore::new(CoreSettings {
             buffer_size: COMMAND_BUFFER,
-            max_errors,
+            max_errors: plan.max_errors,
             internal_error: INTERNAL_ERROR,
-            starttls,
+            starttls: plan.starttls,
             tls,
         });
         core.salt = salt;
@@ -185,8 +196,7 @@ impl Pop3PreAuth {
             core,
             parser: Parser::new(),
             expecting: Expecting::Command,
-            lists: Lists::new(settings),
-            auth: settings.auth,
+            plan,
         }
     }
 
@@ -222,7 +232,7 @@ impl Pop3PreAuth {
 
     /// CAPA: STLS is offered only in the start state (`offer_stls`) of a plain connection.
     fn capabilities(&self, offer_stls: bool) -> &[u8] {
-        let lists = &self.lists;
+        let lists = &self.plan.lists;
         if !offer_stls {
             return &lists.capability;
         }
@@ -258,7 +268,7 @@ impl Pop3PreAuth {
 
     fn apop(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
-            [login, digest] if !self.core.starttls_only() && self.auth.apop => {
+            [login, digest] if !self.core.starttls_only() && self.plan.auth.apop => {
                 self.core.client.login = login.clone();
                 self.core.client.password = Some(digest.clone());
                 Outcome::Authenticate(AuthMethod::Apop)
@@ -281,12 +291,12 @@ impl Pop3PreAuth {
         }
         if args.is_empty() {
             self.parser.reset_line();
-            return Outcome::Reply(self.lists.auth.clone());
+            return Outcome::Reply(self.plan.lists.auth.clone());
         }
         let Some(mechanism) = sasl::select_mechanism(args) else {
             return Outcome::Invalid;
         };
-        match sasl_state::begin(mechanism, &self.auth) {
+        match sasl_state::begin(mechanism, &self.plan.auth) {
             SaslBegin::Invalid => Outcome::Invalid,
             SaslBegin::Prompt(step) => self.sasl_step(step),
             SaslBegin::Respond(wait, response) => self.sasl_response(wait, response),

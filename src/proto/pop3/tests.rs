@@ -5,6 +5,7 @@ use super::*;
 use crate::proto::sasl::encode_base64;
 use crate::proto::testkit::{Client, End};
 use crate::proto::Credentials;
+use std::sync::Arc;
 
 const SALT: &[u8] = b"<1611944213.1795842754@mx.test>\r\n";
 const SALT_B64: &[u8] = b"PDE2MTE5NDQyMTMuMTc5NTg0Mjc1NEBteC50ZXN0Pg==";
@@ -65,13 +66,8 @@ impl Setup {
     fn connect(self) -> Pop3 {
         let auth = self.settings.auth;
         let salt = (auth.apop || auth.cram_md5).then(|| SALT.to_vec());
-        let mut machine = Pop3PreAuth::with_salt(
-            &self.settings,
-            self.starttls,
-            self.max_errors,
-            salt.clone(),
-            self.tls,
-        );
+        let plan = Pop3Plan::new(&self.settings, self.starttls, self.max_errors, "mx.test");
+        let mut machine = Pop3PreAuth::with_salt(Arc::new(plan), salt.clone(), self.tls);
         let greeting = match salt {
             Some(salt) => [&b"+OK POP3 ready "[..], &salt].concat(),
             None => b"+OK POP3 ready\r\n".to_vec(),
@@ -136,7 +132,10 @@ fn greeting_carries_the_salt_for_apop_or_cram_md5() {
     setup().auth(false, false, true, false).connect();
     setup().auth(true, false, false, true).connect();
     let settings = setup().auth(false, true, false, false).settings;
-    let mut real = Pop3PreAuth::new(&settings, Starttls::Off, 5, "mx.test", false);
+    let mut real = Pop3PreAuth::new(
+        Arc::new(Pop3Plan::new(&settings, Starttls::Off, 5, "mx.test")),
+        false,
+    );
     let greeting = String::from_utf8(real.greeting()).unwrap();
     assert!(greeting.starts_with("+OK POP3 ready <"), "{greeting}");
     assert!(greeting.ends_with("@mx.test>\r\n"), "{greeting}");

@@ -3,6 +3,7 @@
 use super::*;
 use crate::proto::testkit::{invalid, send, step};
 use crate::proto::{LoginFailure, LoginStep};
+use std::sync::Arc;
 
 fn backend(capacity: usize) -> Pop3BackendLogin {
     Pop3BackendLogin::new(b"bob", b"secret", capacity)
@@ -87,7 +88,10 @@ fn apop_and_cram_md5_clients_log_in_with_user_pass() {
             ..AuthMethods::default()
         },
     };
-    let machine = Pop3PreAuth::new(&settings, Starttls::Off, 5, "mx.test", false);
+    let machine = Pop3PreAuth::new(
+        Arc::new(Pop3Plan::new(&settings, Starttls::Off, 5, "mx.test")),
+        false,
+    );
     let mut login = machine.backend_login(b"bob", b"plainpw", 4096);
     step_boxed(&mut *login, b"+OK\r\n", send(b"USER bob\r\n"));
     step_boxed(&mut *login, b"+OK\r\n", send(b"PASS plainpw\r\n"));

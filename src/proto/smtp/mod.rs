@@ -31,6 +31,7 @@ mod tests_backend;
 pub use backend::{BackendPlan, SmtpBackendLogin};
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
 use super::sasl;
@@ -100,7 +101,26 @@ pub struct SmtpClient {
     pub host: String,
 }
 
-/// The EHLO replies, built once like nginx does at config time (§7.4).
+/// What every SMTP session of one server shares, built once per config generation
+/// (nginx builds the EHLO replies at config time, §7.4) and borrowed by each session.
+#[derive(Debug)]
+pub struct SmtpPlan {
+    options: SmtpOptions,
+    ehlo: EhloReplies,
+    greeting: Vec<u8>,
+}
+
+impl SmtpPlan {
+    pub fn new(options: SmtpOptions) -> Self {
+        SmtpPlan {
+            ehlo: EhloReplies::new(&options.server_name, &options.settings),
+            greeting: format!("220 {} ESMTP ready\r\n", options.server_name).into_bytes(),
+            options,
+        }
+    }
+}
+
+/// The three EHLO replies.
 #[derive(Debug, Clone)]
 struct EhloReplies {
     plain: Vec<u8>,
@@ -184,8 +204,7 @@ pub struct SmtpPreAuth {
     core: PreAuthCore,
     parser: Parser,
     expecting: Expecting,
-    options: SmtpOptions,
-    ehlo: EhloReplies,
+    plan: Arc<SmtpPlan>,
     client: SmtpClient,
     method: AuthMethod,
     envelope: Envelope,
@@ -203,7 +222,8 @@ impl std::fmt::Debug for SmtpPreAuth {
 
 impl SmtpPreAuth {
     /// `tls`: the connection is already TLS (implicit TLS listener).
-    pub fn new(options: SmtpOptions, tls: bool, client: SmtpClient) -> Self {
+    pub fn new(plan: Arc<SmtpPlan>, tls: bool, client: SmtpClient) -> Self {
+        let options = &plan.options;
         SmtpPreAuth {
             core: PreAuthCore::new(CoreSettings {
                 buffer_size: options.settings.client_buffer,
@@ -214,8 +234,7 @@ impl SmtpPreAuth {
             }),
             parser: Parser::new(),
             expecting: Expecting::Command,
-            ehlo: EhloReplies::new(&options.server_name, &options.settings),
-            options,
+            plan,
             client,
             method: AuthMethod::Plain,
             envelope: Envelope::default(),
@@ -223,7 +242,7 @@ impl SmtpPreAuth {
     }
 
     fn auth_methods(&self) -> AuthMethods {
-        self.options.settings.auth
+        self.plan.options.settings.auth
     }
 
     fn handle_line(&mut self) -> Outcome {
@@ -271,10 +290,12 @@ impl SmtpPreAuth {
         self.envelope.from.clear();
         self.envelope.to.clear();
         if self.parser.verb() == Some(Verb::Helo) {
-            return Outcome::Reply(format!("250 {}\r\n", self.options.server_name).into_bytes());
+            return Outcome::Reply(
+                format!("250 {}\r\n", self.plan.options.server_name).into_bytes(),
+            );
         }
         self.envelope.esmtp = true;
-        let ehlo = &self.ehlo;
+        let ehlo = &self.plan.ehlo;
         let reply = (self.core).by_tls_state(&ehlo.plain, &ehlo.starttls, &ehlo.starttls_only);
         Outcome::reply(reply)
     }
@@ -301,7 +322,7 @@ impl SmtpPreAuth {
             SaslBegin::Prompt(step) => self.sasl_step(step),
             SaslBegin::Respond(wait, response) => self.sasl_response(wait, response),
             SaslBegin::CramMd5Challenge => {
-                let server_name = &self.options.server_name;
+                let server_name = &self.plan.options.server_name;
                 let salt = self
                     .core
                     .salt
@@ -405,7 +426,7 @@ impl SmtpPreAuth {
 
 impl PreAuth for SmtpPreAuth {
     fn greeting(&mut self) -> Vec<u8> {
-        format!("220 {} ESMTP ready\r\n", self.options.server_name).into_bytes()
+        self.plan.greeting.clone()
     }
 
     delegate_pre_auth_core!();
@@ -459,9 +480,9 @@ impl PreAuth for SmtpPreAuth {
             (self.method == AuthMethod::Plain || !password.is_empty()).then(|| password.to_vec());
         let none = self.method == AuthMethod::None;
         let plan = BackendPlan {
-            server_name: self.options.server_name.clone(),
-            xclient: self.options.xclient,
-            proxy_auth: self.options.proxy_auth,
+            server_name: self.plan.options.server_name.clone(),
+            xclient: self.plan.options.xclient,
+            proxy_auth: self.plan.options.proxy_auth,
             esmtp: self.envelope.esmtp,
             helo: self.envelope.helo.clone(),
             envelope: none.then(|| (self.envelope.from.clone(), self.envelope.to.clone())),

@@ -5,6 +5,7 @@ use super::*;
 use crate::proto::sasl::encode_base64;
 use crate::proto::testkit::{Client, End};
 use crate::proto::Credentials;
+use std::sync::Arc;
 
 /// The scripted client of [`crate::proto::testkit`], with string transcripts.
 struct Smtp {
@@ -52,7 +53,11 @@ fn auth(plain: bool, login: bool, cram_md5: bool, external: bool, none: bool) ->
 impl Smtp {
     fn new(options: SmtpOptions) -> Self {
         Smtp {
-            client: Client::new(SmtpPreAuth::new(options, false, client())),
+            client: Client::new(SmtpPreAuth::new(
+                Arc::new(SmtpPlan::new(options)),
+                false,
+                client(),
+            )),
         }
     }
 

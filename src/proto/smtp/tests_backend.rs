@@ -4,6 +4,7 @@ use super::backend::xtext;
 use super::tests::client;
 use super::*;
 use crate::proto::LoginStep;
+use std::sync::Arc;
 
 fn plan() -> BackendPlan {
     BackendPlan {
@@ -225,7 +226,7 @@ fn xtext_encoding() {
 fn machine_builds_the_plan() {
     let mut o = super::tests::options();
     o.settings.auth.none = true;
-    let mut s = SmtpPreAuth::new(o, false, client());
+    let mut s = SmtpPreAuth::new(Arc::new(SmtpPlan::new(o)), false, client());
     s.receive(b"HELO h\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
     while !matches!(s.next_action(), Action::Authenticate(_)) {}
     let mut login = s.backend_login(b"", b"", 4096);
