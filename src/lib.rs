@@ -18,11 +18,13 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod files;
 pub mod log;
 pub mod net;
 pub mod proto;
 pub mod relay;
 pub mod runtime;
+pub mod secret;
 pub mod session;
 pub mod syslog;

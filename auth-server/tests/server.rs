@@ -125,7 +125,7 @@ fn request(login: &[u8], password: &[u8], protocol: Protocol, attempt: u32) -> A
     AuthRequest {
         method: AuthMethod::Plain,
         login: login.to_vec(),
-        password: password.to_vec(),
+        password: password.into(),
         salt: None,
         protocol,
         attempt,
@@ -154,7 +154,6 @@ fn sends_imap_logins_to_the_backend() {
         response.outcome(Protocol::Imap, true).unwrap(),
         Outcome::Ok {
             backend: mailproxy::auth::BackendAddr::Ip("127.0.0.1:1143".parse().unwrap()),
-            upstream_name: "127.0.0.1:1143".into(),
             login_override: None,
             password_override: None,
         }

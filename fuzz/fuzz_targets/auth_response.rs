@@ -133,10 +133,11 @@ fuzz_target!(|data: &[u8]| {
         parse_response(PEER, &bytes[..head]).ok().as_ref(),
         Some(&response)
     );
+    let pass = response.pass.as_ref().map(|p| p.expose().clone());
     for value in [
         &response.failure,
         &response.user,
-        &response.pass,
+        &pass,
         &response.error_code,
     ] {
         if let Some(v) = value {
@@ -152,16 +153,15 @@ fuzz_target!(|data: &[u8]| {
             Ok(Outcome::Ok {
                 login_override,
                 password_override,
-                upstream_name,
                 ..
             }) => {
-                for value in login_override.iter().chain(password_override.iter()) {
+                let password = password_override.as_ref().map(|p| p.expose());
+                for value in login_override.iter().chain(password) {
                     assert!(
                         is_line_safe(value),
                         "unsafe Auth-User/Auth-Pass got through"
                     );
                 }
-                assert_log_line("upstream", &upstream_name);
             }
             Ok(Outcome::Failure {
                 message,

@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
             let mut rebuilt = raw[..=authzid].to_vec();
             rebuilt.extend_from_slice(&plain.login);
             rebuilt.push(0);
-            rebuilt.extend_from_slice(&plain.secret);
+            rebuilt.extend_from_slice(plain.secret.expose());
             assert_eq!(&rebuilt, raw, "PLAIN split wrongly");
             assert!(!plain.login.contains(&0));
         }
@@ -66,11 +66,11 @@ fuzz_target!(|data: &[u8]| {
 
     match sasl::decode_cram_md5(data) {
         Ok(cram) => {
-            assert_eq!(cram.secret.len(), 32);
+            assert_eq!(cram.secret.expose().len(), 32);
             assert!(!cram.login.contains(&b' '));
             let mut rebuilt = cram.login.clone();
             rebuilt.push(b' ');
-            rebuilt.extend_from_slice(&cram.secret);
+            rebuilt.extend_from_slice(cram.secret.expose());
             assert_eq!(Some(rebuilt), decoded);
         }
         Err(SaslError::Base64("CRAM-MD5")) => assert!(decoded.is_none()),

@@ -166,7 +166,7 @@ pub fn assert_credentials(credentials: &Credentials) {
         "login with CR/LF/NUL: {credentials:?}"
     );
     assert!(
-        line_safe::is_line_safe(&credentials.password),
+        line_safe::is_line_safe(credentials.password.expose()),
         "password with CR/LF/NUL: {credentials:?}"
     );
     assert_eq!(
@@ -252,8 +252,11 @@ pub fn drive(
                 logins += 1;
                 if !refused {
                     // Logged in: the pipelined bytes go to the backend after its login.
-                    let login =
-                        machine.backend_login(&credentials.login, &credentials.password, 4096);
+                    let login = machine.backend_login(
+                        &credentials.login,
+                        credentials.password.expose(),
+                        4096,
+                    );
                     assert!(login.free_space() <= 4096);
                     let pipelined = machine.take_pipelined();
                     assert!(pipelined.len() <= bound);

@@ -7,7 +7,7 @@
 
 use std::io;
 
-use crate::config::LogLevel;
+use crate::error::os_error;
 
 /// The `while ...` action nginx prints for every message of this phase.
 pub const LOG_ACTION: &str = "in http auth state";
@@ -54,49 +54,6 @@ pub enum AuthError {
     Resolve { name: String, detail: String },
 }
 
-/// Who is to blame for an [`AuthError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorOrigin {
-    /// The auth server was unreachable, slow, or answered something unusable.
-    AuthServer,
-    /// Our own side (name resolution of a backend the auth server named).
-    Internal,
-}
-
-impl AuthError {
-    pub fn origin(&self) -> ErrorOrigin {
-        match self {
-            AuthError::Resolve { .. } => ErrorOrigin::Internal,
-            _ => ErrorOrigin::AuthServer,
-        }
-    }
-
-    /// The level nginx logs this at; `None` where nginx stays silent (the peer closed,
-    /// or the response head overflowed the buffer), so a drop-in logs it at most at
-    /// debug level.
-    pub fn nginx_level(&self) -> Option<LogLevel> {
-        match self {
-            AuthError::Closed { .. } | AuthError::TooLong { .. } => None,
-            _ => Some(LogLevel::Error),
-        }
-    }
-}
-
-/// nginx's `(errno: strerror)` form of an OS error.
-fn os_error(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            // std formats OS errors as "<strerror> (os error N)"; keep the strerror part.
-            let text = e.to_string();
-            let text = text
-                .strip_suffix(&format!(" (os error {code})"))
-                .unwrap_or(&text);
-            format!("{code}: {text}")
-        }
-        None => e.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,17 +68,13 @@ mod tests {
             e.to_string(),
             "connect() to 127.0.0.1:9000 failed (111: Connection refused)"
         );
-        assert_eq!(e.origin(), ErrorOrigin::AuthServer);
     }
 
     #[test]
-    fn nginx_silent_errors_have_no_level() {
-        let e = AuthError::Closed { peer: "x".into() };
-        assert_eq!(e.nginx_level(), None);
+    fn timeout_reads_like_nginx() {
         let e = AuthError::TimedOut {
             peer: "127.0.0.1:9000".into(),
         };
-        assert_eq!(e.nginx_level(), Some(LogLevel::Error));
         assert_eq!(
             e.to_string(),
             "auth http server 127.0.0.1:9000 timed out (110: Connection timed out)"

@@ -22,7 +22,7 @@ mod request;
 mod response;
 
 pub use client::{query, resolve, RESOLVE_TIMEOUT};
-pub use error::{AuthError, ErrorOrigin, LOG_ACTION};
+pub use error::{AuthError, LOG_ACTION};
 pub use request::{escape, AuthRequest, ProxyAddrs, SslInfo};
 pub use response::{
     parse_response, AuthResponse, BackendAddr, Framing, Outcome, ResponseParser, MAX_RESPONSE_HEAD,

@@ -6,15 +6,16 @@ use std::net::IpAddr;
 use super::headers as h;
 use crate::config::{AuthHttp, Protocol};
 use crate::proto::{AuthMethod, Credentials, SmtpEnvelope};
+use crate::secret::Secret;
 
 /// Everything one auth_http request carries. Owned, so a `WAIT` re-query can send the
 /// very same request again.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRequest {
     pub method: AuthMethod,
     pub login: Vec<u8>,
-    /// The password, or the APOP / CRAM-MD5 digest. Never logged, never in `Debug`.
-    pub password: Vec<u8>,
+    /// The password, or the APOP / CRAM-MD5 digest.
+    pub password: Secret<Vec<u8>>,
     /// The APOP / CRAM-MD5 challenge, ending in CRLF as nginx keeps it.
     pub salt: Option<Vec<u8>>,
     pub protocol: Protocol,
@@ -101,8 +102,8 @@ impl AuthRequest {
             return None;
         }
         match self.method {
-            AuthMethod::Plain => Some(&self.password),
-            _ if !self.password.is_empty() => Some(&self.password),
+            AuthMethod::Plain => Some(self.password.expose()),
+            _ if !self.password.expose().is_empty() => Some(self.password.expose()),
             _ => None,
         }
     }
@@ -122,7 +123,7 @@ impl AuthRequest {
         line(&mut out, h::HOST, http.host_header.as_bytes());
         line(&mut out, h::AUTH_METHOD, self.method.name().as_bytes());
         line(&mut out, h::AUTH_USER, &escape(&self.login));
-        line(&mut out, h::AUTH_PASS, &escape(&self.password));
+        line(&mut out, h::AUTH_PASS, &escape(self.password.expose()));
         if self.sends_salt() {
             self.encode_salt(&mut out);
         }
@@ -171,21 +172,6 @@ impl AuthRequest {
         if !salt.ends_with(b"\r\n") {
             out.extend_from_slice(b"\r\n");
         }
-    }
-}
-
-impl std::fmt::Debug for AuthRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut d = f.debug_struct("AuthRequest");
-        crate::proto::debug_secret_fields(&mut d, self.method, &self.login, self.salt.as_deref());
-        d.field("protocol", &self.protocol)
-            .field("attempt", &self.attempt)
-            .field("client_ip", &self.client_ip)
-            .field("client_host", &self.client_host)
-            .field("proxy_protocol", &self.proxy_protocol)
-            .field("smtp", &self.smtp)
-            .field("ssl", &self.ssl)
-            .finish()
     }
 }
 

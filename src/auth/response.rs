@@ -12,13 +12,14 @@ use super::error::AuthError;
 use super::headers as h;
 use crate::config::Protocol;
 use crate::proto::line_safe;
+use crate::secret::Secret;
 
 /// nginx reads the response into a 1024-byte buffer: status line, headers and the
 /// blank line must all fit.
 pub const MAX_RESPONSE_HEAD: usize = 1024;
 
 /// The recognised headers of one response, raw (nginx unescapes nothing).
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthResponse {
     /// The auth server as nginx names it in messages (`127.0.0.1:9000`, `unix:/path`).
     pub peer: String,
@@ -31,30 +32,12 @@ pub struct AuthResponse {
     pub port: Option<Vec<u8>>,
     /// Replaces the login for the backend (and the log).
     pub user: Option<Vec<u8>>,
-    /// Replaces the password for the backend. Never in `Debug`.
-    pub pass: Option<Vec<u8>>,
+    /// Replaces the password for the backend.
+    pub pass: Option<Secret<Vec<u8>>>,
     /// The last decimal `Auth-Wait` in seconds; non-numeric values are ignored.
     pub wait: Option<u64>,
     /// SMTP: replaces the `535 5.7.0` prefix of the error reply.
     pub error_code: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for AuthResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text =
-            |v: &Option<Vec<u8>>| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
-        f.debug_struct("AuthResponse")
-            .field("peer", &self.peer)
-            .field("failure", &text(&self.failure))
-            .field("wait_status", &self.wait_status)
-            .field("server", &text(&self.server))
-            .field("port", &text(&self.port))
-            .field("user", &text(&self.user))
-            .field("pass", &self.pass.as_ref().map(|_| "<redacted>"))
-            .field("wait", &self.wait)
-            .field("error_code", &text(&self.error_code))
-            .finish()
-    }
 }
 
 /// Where the backend is. nginx accepts only IP literals in `Auth-Server`; we also
@@ -66,15 +49,13 @@ pub enum BackendAddr {
 }
 
 /// The verdict of an auth_http response.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Log in to `backend`, with the overrides the auth server sent.
     Ok {
         backend: BackendAddr,
-        /// `Auth-Server` + `:` + `Auth-Port` exactly as sent: nginx's `upstream:` text.
-        upstream_name: String,
         login_override: Option<Vec<u8>>,
-        password_override: Option<Vec<u8>>,
+        password_override: Option<Secret<Vec<u8>>>,
     },
     /// Refuse the login with `message`. With `wait`, sleep first, then send the error
     /// and let the client retry; without, send the error and close.
@@ -88,45 +69,6 @@ pub enum Outcome {
     /// carried `Auth-User` / `Auth-Pass`, nginx has already replaced the session's
     /// credentials with them, so the repeated request carries those.
     Wait(Duration),
-}
-
-impl std::fmt::Debug for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Outcome::Ok {
-                backend,
-                upstream_name,
-                login_override,
-                password_override,
-            } => f
-                .debug_struct("Ok")
-                .field("backend", backend)
-                .field("upstream_name", upstream_name)
-                .field(
-                    "login_override",
-                    &login_override.as_ref().map(|v| String::from_utf8_lossy(v)),
-                )
-                .field(
-                    "password_override",
-                    &password_override.as_ref().map(|_| "<redacted>"),
-                )
-                .finish(),
-            Outcome::Failure {
-                message,
-                wait,
-                error_code,
-            } => f
-                .debug_struct("Failure")
-                .field("message", &String::from_utf8_lossy(message))
-                .field("wait", wait)
-                .field(
-                    "error_code",
-                    &error_code.as_ref().map(|v| String::from_utf8_lossy(v)),
-                )
-                .finish(),
-            Outcome::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
-        }
-    }
 }
 
 impl AuthResponse {
@@ -189,9 +131,8 @@ impl AuthResponse {
         };
         Ok(Outcome::Ok {
             backend,
-            upstream_name: format!("{}:{}", lossy(&server), lossy(&port)),
             login_override: self.line_safe_override(h::AUTH_USER, &self.user)?,
-            password_override: self.line_safe_override(h::AUTH_PASS, &self.pass)?,
+            password_override: self.line_safe_password()?,
         })
     }
 
@@ -212,6 +153,19 @@ impl AuthResponse {
         }
     }
 
+    /// `Auth-Pass`, checked as [`Self::line_safe_override`] checks `Auth-User`.
+    fn line_safe_password(&self) -> Result<Option<Secret<Vec<u8>>>, AuthError> {
+        match &self.pass {
+            Some(pass) if !line_safe::is_line_safe(pass.expose()) => {
+                Err(AuthError::UnsafeCredential {
+                    peer: self.peer.clone(),
+                    header: h::AUTH_PASS,
+                })
+            }
+            _ => Ok(self.pass.clone()),
+        }
+    }
+
     /// Record one complete header line.
     fn apply(&mut self, name: &[u8], value: &[u8]) {
         let is = |header: &str| name.eq_ignore_ascii_case(header.as_bytes());
@@ -229,7 +183,7 @@ impl AuthResponse {
         } else if is(h::AUTH_USER) {
             self.user = Some(value);
         } else if is(h::AUTH_PASS) {
-            self.pass = Some(value);
+            self.pass = Some(Secret::new(value));
         } else if is(h::AUTH_WAIT) {
             if let Some(seconds) = parse_decimal(&value) {
                 self.wait = Some(seconds);

@@ -298,17 +298,7 @@ pub fn read_config(file: &Path) -> Result<Vec<u8>, Diagnostic> {
     })
 }
 
-/// Formats an I/O error as nginx does: `2: No such file or directory`.
-pub fn os_error(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let text = std::io::Error::from_raw_os_error(code).to_string();
-            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
-            format!("{code}: {text}")
-        }
-        None => e.to_string(),
-    }
-}
+pub use crate::error::os_error;
 
 #[cfg(test)]
 mod tests {

@@ -65,7 +65,7 @@ pub fn check_credentials(credentials: &Credentials) -> Result<(), UnsafeField> {
     let to = envelope.map_or(&[][..], |e| &e.to[..]);
     let fields = [
         (&credentials.login[..], UnsafeField::Login),
-        (&credentials.password[..], UnsafeField::Password),
+        (credentials.password.expose(), UnsafeField::Password),
         (salt, UnsafeField::Salt),
         (helo, UnsafeField::Envelope),
         (from, UnsafeField::Envelope),
@@ -86,7 +86,7 @@ mod tests {
         Credentials {
             method: AuthMethod::Plain,
             login: login.to_vec(),
-            password: password.to_vec(),
+            password: password.into(),
             salt: salt.map(<[u8]>::to_vec),
             smtp: None,
         }

@@ -9,6 +9,8 @@
 //! The backend login sequences ([`BackendLogin`], made by [`PreAuth::backend_login`])
 //! are sans-I/O as well.
 
+use crate::secret::Secret;
+
 pub mod buffer;
 pub(crate) mod core;
 pub mod imap;
@@ -105,38 +107,16 @@ impl AuthMethod {
 
 /// Credentials a client supplied, ready for the auth_http request. A machine hands out
 /// only credentials that pass [`line_safe::check_credentials`]: no CR, LF or NUL.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub method: AuthMethod,
     pub login: Vec<u8>,
-    /// The password, or the APOP / CRAM-MD5 digest. Never logged.
-    pub password: Vec<u8>,
+    /// The password, or the APOP / CRAM-MD5 digest.
+    pub password: Secret<Vec<u8>>,
     /// The salt / challenge (with its trailing CRLF, as nginx keeps it), if one was made.
     pub salt: Option<Vec<u8>>,
     /// SMTP `smtp_auth none`: the client's HELO argument, MAIL and RCPT command texts.
     pub smtp: Option<SmtpEnvelope>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut d = f.debug_struct("Credentials");
-        debug_secret_fields(&mut d, self.method, &self.login, self.salt.as_deref());
-        d.field("smtp", &self.smtp).finish()
-    }
-}
-
-/// The method, login, a redacted password and the salt: the Debug fields every type
-/// that carries a client's credentials shows, so none of them can leak the password.
-pub(crate) fn debug_secret_fields(
-    d: &mut std::fmt::DebugStruct<'_, '_>,
-    method: AuthMethod,
-    login: &[u8],
-    salt: Option<&[u8]>,
-) {
-    d.field("method", &method)
-        .field("login", &String::from_utf8_lossy(login))
-        .field("password", &"<redacted>")
-        .field("salt", &salt.map(String::from_utf8_lossy));
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -268,16 +248,17 @@ mod debug_tests {
         let creds = Credentials {
             method: AuthMethod::Plain,
             login: b"alice".to_vec(),
-            password: b"s3cret-pw".to_vec(),
+            password: "s3cret-pw".into(),
             salt: None,
             smtp: None,
         };
         let shown = format!("{creds:?}");
+        assert!(shown.contains("password: <redacted>"), "{shown}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
         assert!(
-            shown.contains("alice") && shown.contains("<redacted>"),
+            !shown.contains(&format!("{:?}", b"s3cret-pw")[1..20]),
             "{shown}"
         );
-        assert!(!shown.contains("s3cret-pw"), "{shown}");
         let request = crate::auth::AuthRequest::new(
             creds,
             crate::config::Protocol::Imap,

@@ -16,6 +16,8 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::secret::Secret;
+
 /// `Username:` in base64: the LOGIN / EXTERNAL username prompt.
 pub const USERNAME_PROMPT: &[u8] = b"VXNlcm5hbWU6";
 /// `Password:` in base64: the LOGIN password prompt.
@@ -104,20 +106,11 @@ impl SaslError {
     }
 }
 
-/// A decoded user and secret (password or CRAM-MD5 digest). Debug never shows the secret.
-#[derive(Clone, PartialEq, Eq)]
+/// A decoded user and secret (password or CRAM-MD5 digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSecret {
     pub login: Vec<u8>,
-    pub secret: Vec<u8>,
-}
-
-impl std::fmt::Debug for UserSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserSecret")
-            .field("login", &String::from_utf8_lossy(&self.login))
-            .field("secret", &"<redacted>")
-            .finish()
-    }
+    pub secret: Secret<Vec<u8>>,
 }
 
 /// PLAIN: `authzid NUL user NUL password`; the authzid is discarded.
@@ -134,7 +127,7 @@ pub fn decode_plain(response: &[u8]) -> Result<UserSecret, SaslError> {
         .ok_or(SaslError::PlainPassword)?;
     Ok(UserSecret {
         login: rest[..nul].to_vec(),
-        secret: rest[nul + 1..].to_vec(),
+        secret: Secret::new(rest[nul + 1..].to_vec()),
     })
 }
 
@@ -161,7 +154,7 @@ pub fn decode_cram_md5(response: &[u8]) -> Result<UserSecret, SaslError> {
     }
     Ok(UserSecret {
         login: decoded[..space].to_vec(),
-        secret: digest.to_vec(),
+        secret: Secret::new(digest.to_vec()),
     })
 }
 
@@ -315,13 +308,13 @@ mod tests {
     fn plain_decoding() {
         let ok = decode_plain(&encode_base64(b"authz\0alice\0pw")).unwrap();
         assert_eq!(
-            (ok.login.as_slice(), ok.secret.as_slice()),
+            (ok.login.as_slice(), ok.secret.expose().as_slice()),
             (&b"alice"[..], &b"pw"[..])
         );
         let empty = decode_plain(&encode_base64(b"\0\0")).unwrap();
-        assert_eq!((empty.login.len(), empty.secret.len()), (0, 0));
+        assert_eq!((empty.login.len(), empty.secret.expose().len()), (0, 0));
         let with_nul = decode_plain(&encode_base64(b"\0u\0p\0q")).unwrap();
-        assert_eq!(with_nul.secret, b"p\0q");
+        assert_eq!(with_nul.secret.expose(), b"p\0q");
         assert_eq!(decode_plain(b"*"), Err(SaslError::Base64("PLAIN")));
         assert_eq!(
             decode_plain(&encode_base64(b"alice")),
@@ -343,7 +336,7 @@ mod tests {
         let digest = "0123456789abcdef0123456789abcdef";
         let ok = decode_cram_md5(&encode_base64(format!("bob {digest}").as_bytes())).unwrap();
         assert_eq!(ok.login, b"bob");
-        assert_eq!(ok.secret, digest.as_bytes());
+        assert_eq!(ok.secret.expose(), digest.as_bytes());
         let short = encode_base64(b"bob 0123");
         assert_eq!(decode_cram_md5(&short), Err(SaslError::CramMd5Hash));
         let no_space = encode_base64(digest.as_bytes());

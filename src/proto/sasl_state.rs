@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use super::sasl::{self, SaslError, SaslStart, PASSWORD_PROMPT, USERNAME_PROMPT};
 use super::{AuthMethod, Credentials, SmtpEnvelope};
 use crate::config::AuthMethods;
+use crate::secret::Secret;
 
 /// Which SASL response a dialogue waits for (the AUTH part of nginx's `mail_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,21 +73,11 @@ pub(crate) fn challenge_line(prefix: &[u8], text: &[u8]) -> Vec<u8> {
 }
 
 /// The login and password a pre-auth dialogue has collected, by commands or SASL.
-/// Debug never shows the password.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ClientLogin {
     pub login: Vec<u8>,
     /// nginx tells "no password" (EXTERNAL, SMTP `none`) from an empty one.
-    pub password: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for ClientLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientLogin")
-            .field("login", &String::from_utf8_lossy(&self.login))
-            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
-            .finish()
-    }
+    pub password: Option<Secret<Vec<u8>>>,
 }
 
 impl ClientLogin {
@@ -103,7 +94,7 @@ impl ClientLogin {
                 });
             }
             SaslWait::LoginPassword => {
-                self.password = Some(sasl::decode_login(response)?);
+                self.password = Some(Secret::new(sasl::decode_login(response)?));
                 AuthMethod::Plain
             }
             SaslWait::Plain | SaslWait::CramMd5 => {
@@ -174,7 +165,10 @@ mod tests {
         let step = client.accept(SaslWait::LoginPassword, b"c2VjcmV0");
         assert_eq!(step, Ok(SaslStep::Authenticate(AuthMethod::Plain)));
         assert_eq!(
-            (client.login.as_slice(), client.password.as_deref()),
+            (
+                client.login.as_slice(),
+                client.password.as_ref().map(|p| p.expose().as_slice())
+            ),
             (&b"bob"[..], Some(&b"secret"[..]))
         );
         assert!(!format!("{client:?}").contains("secret"));
@@ -184,14 +178,17 @@ mod tests {
     fn errors_store_nothing_and_external_keeps_the_password() {
         let mut client = ClientLogin {
             login: b"old".to_vec(),
-            password: Some(b"pw".to_vec()),
+            password: Some("pw".into()),
         };
         assert!(client.accept(SaslWait::Plain, b"!!").is_err());
         assert_eq!(client.login, b"old");
         let step = client.accept(SaslWait::External, b"bmV3");
         assert_eq!(step, Ok(SaslStep::Authenticate(AuthMethod::External)));
         assert_eq!(
-            (client.login.as_slice(), client.password.as_deref()),
+            (
+                client.login.as_slice(),
+                client.password.as_ref().map(|p| p.expose().as_slice())
+            ),
             (&b"new"[..], Some(&b"pw"[..]))
         );
     }

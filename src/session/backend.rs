@@ -13,6 +13,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::UPSTREAM_TIMED_OUT;
 use crate::config::LogLevel;
+use crate::error::os_error;
 use crate::proto::{BackendLogin, LoginStep};
 
 /// How a backend login ended.
@@ -23,11 +24,43 @@ pub enum BackendOutcome {
     Refused { buffered: Vec<u8>, log: String },
     /// Connect error, EOF, timeout, write error: always the internal error line.
     Failed {
-        log: String,
+        error: BackendError,
+        /// nginx's `while ...` phase.
         action: &'static str,
-        /// nginx logs a timeout at `info`, everything else at `error`.
-        level: LogLevel,
     },
+}
+
+/// Why the backend could not be reached or logged in to; `Display` is nginx's text.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("connect() to {addr} failed ({})", os_error(.source))]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{UPSTREAM_TIMED_OUT}")]
+    TimedOut,
+    #[error("send() failed ({0})")]
+    ProxyHeader(std::io::Error),
+    /// A `proxy_buffer` too small for even a greeting: nginx ends up here too.
+    #[error("upstream sent too long response line")]
+    LineTooLong,
+    #[error("recv() failed ({0})")]
+    Recv(std::io::Error),
+    #[error("upstream prematurely closed connection")]
+    Closed,
+    #[error("upstream write failed")]
+    Write,
+}
+
+impl BackendError {
+    /// nginx logs a timeout at `info`, everything else at `error`.
+    pub fn level(&self) -> LogLevel {
+        match self {
+            BackendError::TimedOut => LogLevel::Info,
+            _ => LogLevel::Error,
+        }
+    }
 }
 
 /// `proxy_header`, if any, is written as soon as the connection is up, before the
@@ -40,15 +73,20 @@ pub async fn connect_and_login(
 ) -> BackendOutcome {
     let mut stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return failed(connect_error(addr, &e), "connecting to upstream"),
-        Err(_) => return failed(UPSTREAM_TIMED_OUT.into(), "connecting to upstream"),
+        Ok(Err(source)) => {
+            return failed(
+                BackendError::Connect { addr, source },
+                "connecting to upstream",
+            )
+        }
+        Err(_) => return failed(BackendError::TimedOut, "connecting to upstream"),
     };
     let _ = stream.set_nodelay(true);
     if let Some(header) = proxy_header {
         let write = timeout_at(deadline, stream.write_all(&header)).await;
         if let Err(e) = write.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
             return failed(
-                format!("send() failed ({e})"),
+                BackendError::ProxyHeader(e),
                 "sending PROXY protocol header to upstream",
             );
         }
@@ -58,20 +96,12 @@ pub async fn connect_and_login(
         let room = login.free_space().min(buf.len());
         if room == 0 {
             // A `proxy_buffer` too small for even a greeting: nginx ends up here too.
-            return failed(
-                "upstream sent too long response line".into(),
-                login.log_action(),
-            );
+            return failed(BackendError::LineTooLong, login.log_action());
         }
         let n = match timeout_at(deadline, stream.read(&mut buf[..room])).await {
-            Err(_) => return failed(UPSTREAM_TIMED_OUT.into(), login.log_action()),
-            Ok(Err(e)) => return failed(format!("recv() failed ({e})"), login.log_action()),
-            Ok(Ok(0)) => {
-                return failed(
-                    "upstream prematurely closed connection".into(),
-                    login.log_action(),
-                )
-            }
+            Err(_) => return failed(BackendError::TimedOut, login.log_action()),
+            Ok(Err(e)) => return failed(BackendError::Recv(e), login.log_action()),
+            Ok(Ok(0)) => return failed(BackendError::Closed, login.log_action()),
             Ok(Ok(n)) => n,
         };
         let mut step = login.receive(&buf[..n]);
@@ -81,7 +111,7 @@ pub async fn connect_and_login(
                 LoginStep::Send(bytes) => {
                     let write = timeout_at(deadline, stream.write_all(&bytes)).await;
                     if !matches!(write, Ok(Ok(()))) {
-                        return failed("upstream write failed".into(), login.log_action());
+                        return failed(BackendError::Write, login.log_action());
                     }
                     step = LoginStep::NeedMore;
                 }
@@ -97,26 +127,6 @@ pub async fn connect_and_login(
     }
 }
 
-fn failed(log: String, action: &'static str) -> BackendOutcome {
-    let level = if log == UPSTREAM_TIMED_OUT {
-        LogLevel::Info
-    } else {
-        LogLevel::Error
-    };
-    BackendOutcome::Failed { log, action, level }
-}
-
-/// nginx's wording for a failed connect, with the errno it saw.
-fn connect_error(addr: SocketAddr, e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => format!(
-            "connect() to {addr} failed ({code}: {})",
-            std::io::Error::from_raw_os_error(code)
-                .to_string()
-                .split(" (os error")
-                .next()
-                .unwrap_or_default()
-        ),
-        None => format!("connect() to {addr} failed ({e})"),
-    }
+fn failed(error: BackendError, action: &'static str) -> BackendOutcome {
+    BackendOutcome::Failed { error, action }
 }

@@ -254,9 +254,10 @@ impl Dialogue {
                     ..
                 }) => {
                     let login = login_override.unwrap_or_else(|| request.login.clone());
-                    let password = password_override
-                        .or_else(|| request.password_for_backend().map(<[u8]>::to_vec))
-                        .unwrap_or_default();
+                    let password = match &password_override {
+                        Some(pass) => pass.expose().clone(),
+                        None => request.password_for_backend().unwrap_or_default().to_vec(),
+                    };
                     return match self.login_backend(&backend, login, password).await {
                         Some(upstream) => AuthEnd::LoggedIn(upstream),
                         None => AuthEnd::Close,
@@ -315,8 +316,9 @@ impl Dialogue {
         let outcome = connect_and_login(addr, proxy_header, steps, deadline).await;
         let (mut upstream, reply) = match outcome {
             BackendOutcome::LoggedIn(stream, reply) => (stream, reply),
-            BackendOutcome::Failed { log, action, level } => {
-                self.internal_error_at(level, &log, action).await;
+            BackendOutcome::Failed { error, action } => {
+                self.internal_error_at(error.level(), &error.to_string(), action)
+                    .await;
                 return None;
             }
             // A reply too long for `proxy_buffer` comes with nothing to pass on.

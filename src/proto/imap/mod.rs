@@ -63,6 +63,7 @@ use super::sasl;
 use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, ImapSettings, Starttls};
+use crate::secret::Secret;
 use parser::{Command, Parsed, Parser};
 use std::sync::Arc;
 
@@ -257,7 +258,7 @@ impl ImapPreAuth {
         match args {
             [login, password] if !login.is_empty() && !self.core.starttls_only() => {
                 self.core.client.login = login.clone();
-                self.core.client.password = Some(password.clone());
+                self.core.client.password = Some(Secret::new(password.clone()));
                 Outcome::Authenticate(AuthMethod::Plain)
             }
             _ => Outcome::INVALID,

@@ -36,6 +36,7 @@ use super::sasl;
 use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
 use crate::config::{AuthMethods, Pop3Settings, Starttls};
+use crate::secret::Secret;
 use parser::{Command, Parsed, Parser};
 use std::sync::Arc;
 
@@ -259,7 +260,7 @@ impl Pop3PreAuth {
     fn pass(&mut self, args: &[Vec<u8>]) -> Outcome {
         match args {
             [password] => {
-                self.core.client.password = Some(password.clone());
+                self.core.client.password = Some(Secret::new(password.clone()));
                 Outcome::Authenticate(AuthMethod::Plain)
             }
             _ => Outcome::Invalid,
@@ -270,7 +271,7 @@ impl Pop3PreAuth {
         match args {
             [login, digest] if !self.core.starttls_only() && self.plan.auth.apop => {
                 self.core.client.login = login.clone();
-                self.core.client.password = Some(digest.clone());
+                self.core.client.password = Some(Secret::new(digest.clone()));
                 Outcome::Authenticate(AuthMethod::Apop)
             }
             _ => Outcome::Invalid,

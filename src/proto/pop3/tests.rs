@@ -84,7 +84,7 @@ fn creds(method: AuthMethod, login: &[u8], password: &[u8], salt: Option<&[u8]>)
     Credentials {
         method,
         login: login.to_vec(),
-        password: password.to_vec(),
+        password: password.into(),
         salt: salt.map(<[u8]>::to_vec),
         smtp: None,
     }
