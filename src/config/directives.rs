@@ -523,6 +523,9 @@ mod tests {
             assert!(!STREAM_ONLY.contains(&decl.name), "{} is ours", decl.name);
             assert!(!decl.syntax.is_empty(), "{} has no syntax line", decl.name);
         }
+        for name in STREAM_ONLY {
+            assert!(!is_foreign(name), "{name} is stream's only, not http's");
+        }
     }
 
     /// Every text default goes through its directive's parser; the getters would

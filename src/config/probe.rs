@@ -122,3 +122,100 @@ fn bind_and_close(addr: SocketAddr, ipv6only: bool) -> io::Result<()> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{check_system, load_str};
+    use std::path::{Path, PathBuf};
+
+    /// A scratch directory named after the test, removed first.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("mailproxy-probe-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `-t`'s system checks on a config whose main context is `main` and whose one
+    /// server has `server` (a listen among it).
+    fn probe(dir: &Path, main: &str, server: &str) -> Result<(), String> {
+        let text = format!(
+            "{main}\nevents {{}}\nmail {{\nauth_http 127.0.0.1:9;\nserver {{ protocol imap; {server} }}\n}}\n"
+        );
+        let loaded = load_str(&text, &dir.join("nginx.conf")).map_err(|e| e.to_string())?;
+        let failed = check_system(loaded).err();
+        match failed {
+            Some(e) => {
+                assert!(e.after_syntax_ok, "printed after syntax is ok");
+                Err(e.to_string())
+            }
+            None => Ok(()),
+        }
+    }
+
+    #[test]
+    fn pid_and_logs_as_nginx_opens_them() {
+        let dir = scratch("files");
+        let d = dir.display();
+        let listen = "listen 127.0.0.1:48190;";
+        assert_eq!(probe(&dir, &format!("pid {d}/m.pid;"), listen), Ok(()));
+        assert!(!dir.join("m.pid").exists(), "the pid file is not created");
+        assert_eq!(
+            probe(&dir, &format!("pid {d}/no/m.pid;"), listen),
+            Err(format!(
+                "open() \"{d}/no/m.pid\" failed (2: No such file or directory)"
+            ))
+        );
+        let pid = format!("pid {d}/m.pid;");
+        let log = format!("{listen} error_log {d}/imap.log;");
+        assert_eq!(
+            probe(&dir, &format!("{pid} error_log {d}/main.log;"), &log),
+            Ok(())
+        );
+        assert!(dir.join("main.log").exists() && dir.join("imap.log").exists());
+        let log = format!("{listen} error_log {d}/no/imap.log;");
+        assert_eq!(
+            probe(&dir, &pid, &log),
+            Err(format!(
+                "open() \"{d}/no/imap.log\" failed (2: No such file or directory)"
+            ))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn listens_as_nginx_binds_them() {
+        let dir = scratch("listens");
+        let d = dir.display();
+        let pid = format!("pid {d}/m.pid;");
+        assert_eq!(
+            probe(&dir, &pid, "listen 192.0.2.1:48191;"),
+            Err("bind() to 192.0.2.1:48191 failed (99: Cannot assign requested address)".into())
+        );
+        // Served through the wildcard of its port: nginx binds only the wildcard.
+        assert_eq!(
+            probe(&dir, &pid, "listen 192.0.2.1:48191; listen *:48191;"),
+            Ok(())
+        );
+        // A port in use (by the running instance) is no error.
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        assert_eq!(
+            probe(&dir, &pid, &format!("listen 127.0.0.1:{port};")),
+            Ok(())
+        );
+        assert_eq!(
+            probe(&dir, &pid, &format!("listen unix:{d}/no/imap.sock;")),
+            Err(format!(
+                "bind() to unix:{d}/no/imap.sock failed (2: No such file or directory)"
+            ))
+        );
+        assert_eq!(
+            probe(&dir, &pid, &format!("listen unix:{d}/imap.sock;")),
+            Ok(())
+        );
+        assert!(!dir.join("imap.sock").exists(), "no socket file is left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

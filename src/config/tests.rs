@@ -362,8 +362,8 @@ fn other_modules() -> Vec<(String, String)> {
         (mail("") + "stream {\n}\n", format!("unknown directive \"stream\" in {F}:6")),
         (mail("") + "http {\nmail {}\n}\n", format!("\"mail\" directive is not allowed here in {F}:7")),
         (mail("") + "http {\nserver {\nlocation / {\nimap_auth plain;\n}\n}\n}\n", format!("\"imap_auth\" directive is not allowed here in {F}:9")),
-        (format!("{stream}") + &mail("") + "stream {\nserver {\nstarttls on;\n}\n}\n", format!("\"starttls\" directive is not allowed here in {F}:9")),
-        (format!("{stream}") + &mail("preread_timeout 5s;"), format!("\"preread_timeout\" directive is not allowed here in {F}:5")),
+        (stream.to_string() + &mail("") + "stream {\nserver {\nstarttls on;\n}\n}\n", format!("\"starttls\" directive is not allowed here in {F}:9")),
+        (stream.to_string() + &mail("preread_timeout 5s;"), format!("\"preread_timeout\" directive is not allowed here in {F}:5")),
         (mail("preread_timeout 5s;"), format!("unknown directive \"preread_timeout\" in {F}:4")),
         (mail("ssl_session_cache shared:SSL:1m;") + "http {\nssl_session_cache shared:SSL:1m;\n}\n",
             format!("the shared memory zone \"SSL\" is already declared for a different use in {F}:7")),
@@ -445,7 +445,7 @@ fn sockets_are_counted_as_nginx_groups_them() {
 #[test]
 fn stream_is_known_once_its_module_is_loaded() {
     let stream = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n";
-    let text = format!("{stream}") + &mail(SERVER) + "stream {\nserver { listen 127.0.0.1:48200; proxy_pass 127.0.0.1:9; ssl_session_cache shared:S:1m; }\n}\n";
+    let text = stream.to_string() + &mail(SERVER) + "stream {\nserver { listen 127.0.0.1:48200; proxy_pass 127.0.0.1:9; ssl_session_cache shared:S:1m; }\n}\n";
     let l = ok(&text);
     assert_eq!(
         warnings(&l),
