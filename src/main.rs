@@ -69,7 +69,9 @@ fn startup_log(arg: &Path, prefix: &Path) -> LogTarget {
 /// the two success banners; `-T` then dumps every file read on stdout.
 fn test_config(path: &Path, load: &LoadOptions, opts: &Options) -> bool {
     let shown = config::absolute(path, &load.prefix);
-    let result = config::load_with(path, load).and_then(check_tls);
+    let result = config::load_with(path, load)
+        .and_then(config::check_system)
+        .and_then(check_tls);
     let (report, ok) = config::report(&shown, &result);
     for line in report.lines() {
         let banner = line.ends_with("syntax is ok") || line.ends_with("test is successful");

@@ -4,7 +4,7 @@
 //! with PRI = facility * 8 + the line's own level (nginx ignores `severity=` when
 //! writing), so syslog filters written for nginx keep matching.
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 
@@ -87,35 +87,15 @@ fn check_tag(tag: &str) -> Result<String, String> {
 }
 
 fn parse_server(v: &str) -> Result<Server, String> {
-    if let Some(path) = v.strip_prefix("unix:") {
-        return Ok(Server::Unix(PathBuf::from(path)));
-    }
-    let colons = v.matches(':').count();
-    let with_port = if v.starts_with('[') {
-        if v.ends_with(']') {
-            format!("{v}:514")
-        } else {
-            v.to_string()
-        }
-    } else if colons > 1 {
-        format!("[{v}]:514")
-    } else if colons == 1 {
-        v.to_string()
-    } else {
-        format!("{v}:514")
-    };
-    if let Ok(addr) = with_port.parse::<SocketAddr>() {
-        return Ok(Server::Udp(addr));
-    }
-    if crate::config::url::offline() {
-        return Err(format!("host not found in syslog server \"{v}\""));
-    }
-    with_port
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .map(Server::Udp)
-        .ok_or_else(|| format!("host not found in syslog server \"{v}\""))
+    use crate::config::url::{parse_url, UrlMode};
+    // nginx's `ngx_parse_url` with default port 514: its errors in its order (`no
+    // host`, `invalid port`, then `host not found`).
+    let url =
+        parse_url(v, UrlMode::Syslog).map_err(|err| format!("{err} in syslog server \"{v}\""))?;
+    Ok(match url.unix {
+        Some(path) => Server::Unix(path),
+        None => Server::Udp(url.addrs[0]),
+    })
 }
 
 /// A connected sender for one `syslog:` target.

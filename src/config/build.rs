@@ -5,8 +5,8 @@
 //! `server`); `merge.rs` then resolves server → mail → default. Directives whose
 //! arguments need more than the generic value kinds live in `handlers.rs`.
 
-use super::declare::{Contexts, Reading, Status, EVENTS, MAIL, MAIN, SERVER};
-use super::directives::{self, Decl, Settings};
+use super::declare::{Contexts, Reading, Status, Zone, EVENTS, MAIL, MAIN, SERVER};
+use super::directives::{self, Decl, Settings, STREAM_ONLY};
 use super::model::*;
 use super::parser::{Block, Directive, Parsed};
 use super::{merge, ConfigError, Diagnostic};
@@ -66,6 +66,10 @@ pub struct Builder {
     pub syntax_error: Option<Diagnostic>,
     /// The `http`/`stream` blocks seen (each may appear once).
     pub foreign_blocks: Vec<String>,
+    /// The modules `load_module` loaded, by name.
+    pub modules: Vec<String>,
+    /// The shared memory zones declared so far (http{}, stream{}, mail{}).
+    pub zones: Vec<Zone>,
 }
 
 pub fn emerg(message: impl Into<String>, location: &Location) -> Diagnostic {
@@ -77,6 +81,24 @@ pub fn emerg(message: impl Into<String>, location: &Location) -> Diagnostic {
 }
 
 pub type Step = Result<(), Diagnostic>;
+
+/// nginx's `ngx_event_init_conf`: one connection per listening socket plus one for
+/// the channel to the master. Counted as nginx counts sockets (only mail's: http's and
+/// stream's listens are not read), after `syntax is ok` and without a location.
+fn enough_connections(config: &Config) -> Step {
+    let sockets = super::sockets::nginx_count(config);
+    let connections = u64::from(config.worker_connections);
+    if connections < sockets as u64 + 1 {
+        return Err(Diagnostic {
+            level: LogLevel::Emerg,
+            message: format!(
+                "{connections} worker_connections are not enough for {sockets} listening sockets"
+            ),
+            location: None,
+        });
+    }
+    Ok(())
+}
 
 /// Builds the configuration; the error carries the warnings issued before it.
 pub fn build(
@@ -101,6 +123,8 @@ pub fn build(
         all_listens: Vec::new(),
         syntax_error: parsed.error,
         foreign_blocks: Vec::new(),
+        modules: Vec::new(),
+        zones: Vec::new(),
     };
     if let Err(d) = b.walk(&parsed.root, Ctx::Main) {
         return Err(ConfigError::new(d, b.warnings, false));
@@ -114,6 +138,9 @@ pub fn build(
         return Err(ConfigError::new(d, b.warnings, true));
     }
     let config = merge::config(&b);
+    if let Err(d) = enough_connections(&config) {
+        return Err(ConfigError::new(d, b.warnings, true));
+    }
     Ok((config, b.warnings))
 }
 
@@ -141,8 +168,10 @@ impl Builder {
     /// nginx's `ngx_conf_handler` checks, in its order, then the value.
     fn directive(&mut self, d: &Directive, ctx: Ctx) -> Step {
         let name = d.name.as_str();
-        let Some(decl) = directives::lookup(name) else {
-            if directives::is_foreign(name) {
+        let unloaded = name == "stream" && !self.stream_loaded();
+        let Some(decl) = directives::lookup(name).filter(|_| !unloaded) else {
+            let stream_only = self.stream_loaded() && STREAM_ONLY.contains(&name);
+            if directives::is_foreign(name) || stream_only {
                 return Err(emerg(
                     format!("\"{name}\" directive is not allowed here"),
                     &d.location,
@@ -193,7 +222,9 @@ impl Builder {
 
     /// Parses the directive's value into its context's typed settings.
     fn apply(&mut self, decl: &'static Decl<Settings>, d: &Directive, ctx: Ctx) -> Step {
-        let past_modules = self.events.is_some() || self.mail.is_some();
+        // nginx counts its modules when it opens any module's block.
+        let past_modules =
+            self.events.is_some() || self.mail.is_some() || !self.foreign_blocks.is_empty();
         let scope = match ctx {
             Ctx::Main => &mut self.main,
             Ctx::Events => self
@@ -211,6 +242,8 @@ impl Builder {
             warnings: &mut self.warnings,
             listens: &mut self.all_listens,
             past_modules,
+            modules: &mut self.modules,
+            zones: &mut self.zones,
         };
         (decl.apply)(&mut scope.settings, &mut reading, &d.args)
     }
@@ -245,8 +278,8 @@ impl Builder {
                 Ok(())
             }
             other => {
-                // http {} and stream {}: not ours; their contents are not interpreted,
-                // but like nginx we allow each block once.
+                // http {} and stream {}: not served, each allowed once, walked for the
+                // mistakes nginx would find in them (`foreign.rs`).
                 if self.foreign_blocks.iter().any(|b| b == other) {
                     return Err(emerg(format!("\"{other}\" directive is duplicate"), &here));
                 }
@@ -255,12 +288,7 @@ impl Builder {
                     format!("the \"{other}\" block is ignored by mailproxy"),
                     &here,
                 );
-                if inner.truncated {
-                    if let Some(error) = self.syntax_error.take() {
-                        return Err(error);
-                    }
-                }
-                Ok(())
+                self.foreign(inner, other == "stream")
             }
         }
     }

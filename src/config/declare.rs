@@ -101,11 +101,62 @@ pub struct Reading<'a> {
     pub warnings: &'a mut Vec<Diagnostic>,
     /// Every listen address so far, across servers (duplicates are refused).
     pub listens: &'a mut Vec<ListenAddr>,
-    /// `events {}` or `mail {}` was read: `load_module` is now too late.
+    /// `events {}`, `mail {}`, `http {}` or `stream {}` was read: `load_module` is now
+    /// too late.
     pub past_modules: bool,
+    /// The modules `load_module` loaded so far, by name (`ngx_stream_module`).
+    pub modules: &'a mut Vec<String>,
+    /// Every shared memory zone declared so far, in http{}, stream{} and mail{}.
+    pub zones: &'a mut Vec<Zone>,
+}
+
+/// A shared memory zone: nginx keeps one list for the whole configuration, so a
+/// name is one zone whoever declares it (`ngx_shared_memory_add`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    pub name: String,
+    /// In bytes; 0 when the declaration gave none (`zone NAME;` in an upstream).
+    pub size: usize,
+    /// What declared it (nginx's module tag): `"mail ssl_session_cache"`, ...
+    pub owner: &'static str,
 }
 
 impl Reading<'_> {
+    /// Declares shared zone `name` for `owner`, as `ngx_shared_memory_add`: a name
+    /// is refused when another owner declared it, or with another size.
+    pub fn declare_zone(
+        &mut self,
+        name: &str,
+        size: usize,
+        owner: &'static str,
+    ) -> Result<(), Diagnostic> {
+        let Some(zone) = self.zones.iter_mut().find(|z| z.name == name) else {
+            self.zones.push(Zone {
+                name: name.to_string(),
+                size,
+                owner,
+            });
+            return Ok(());
+        };
+        if zone.owner != owner {
+            let msg = format!(
+                "the shared memory zone \"{name}\" is already declared for a different use"
+            );
+            return Err(self.emerg(msg));
+        }
+        if zone.size == 0 {
+            zone.size = size;
+        }
+        if size != 0 && size != zone.size {
+            let msg = format!(
+                "the size {size} of shared memory zone \"{name}\" conflicts with already declared size {}",
+                zone.size
+            );
+            return Err(self.emerg(msg));
+        }
+        Ok(())
+    }
+
     /// An `[emerg]` about this directive.
     pub fn emerg(&self, message: impl Into<String>) -> Diagnostic {
         super::build::emerg(message, self.at)
@@ -136,6 +187,8 @@ pub fn detached<T>(name: &'static str, f: impl FnOnce(&mut Reading) -> T) -> T {
         warnings: &mut Vec::new(),
         listens: &mut Vec::new(),
         past_modules: false,
+        modules: &mut Vec::new(),
+        zones: &mut Vec::new(),
     };
     f(&mut r)
 }

@@ -18,6 +18,7 @@ use super::declare::{
 pub use super::declare::{Decl, Set, Slot, Status};
 use super::handlers as h;
 use super::model::*;
+use super::process as p;
 use super::values::parse as v;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,9 +61,11 @@ directives! {
     "include" include: () = h::block,
         Own, Here, ANY, ONE, Supported,
         default none "-", "include file | mask;", "path or glob";
-    /// Accepted so nginx's `load_module ngx_mail_module.so` works unchanged; after
-    /// events{}/mail{} it is `specified too late`.
-    "load_module" load_module: () = h::load_module,
+    /// Accepted so nginx's `load_module ngx_mail_module.so` works unchanged; the file is
+    /// checked as nginx's loader would (missing, not a shared object, not an nginx module,
+    /// loaded twice), without loading it. `ngx_stream_module.so` makes `stream {}` known.
+    /// After events{}/mail{} it is `specified too late`.
+    "load_module" load_module: () = p::load_module,
         Own, Here, MAIN, ONE, Silent,
         default none "-", "load_module file;", "path";
     /// Workers' environment in nginx; mailproxy's workers keep the master's.
@@ -83,13 +86,13 @@ directives! {
     "worker_shutdown_timeout" worker_shutdown_timeout: Duration = v::msec,
         Once, Here, MAIN, ONE, Supported,
         default none "none (wait for ever)", "worker_shutdown_timeout time;", "time (ms)";
-    /// Process tuning without meaning for one process.
-    "worker_priority" worker_priority: String = v::string,
-        Once, Here, MAIN, ONE, Warn,
+    /// Process tuning without meaning here; the value is checked as nginx does.
+    "worker_priority" worker_priority: i64 = p::worker_priority,
+        Own, Here, MAIN, ONE, Warn,
         default none "0", "worker_priority number;", "number";
-    /// Process tuning without meaning for one process.
-    "worker_cpu_affinity" worker_cpu_affinity: Vec<String> = v::args,
-        Append, Here, MAIN, ONE_MORE, Warn,
+    /// Process tuning without meaning here; the masks are checked as nginx does.
+    "worker_cpu_affinity" worker_cpu_affinity: Vec<String> = p::cpu_affinity,
+        Once, Here, MAIN, ONE_MORE, Warn,
         default none "-", "worker_cpu_affinity cpumask ...;", "list";
     /// Only decides where nginx's workers dump core.
     "working_directory" working_directory: String = v::string,
@@ -107,6 +110,11 @@ directives! {
     "timer_resolution" timer_resolution: Duration = v::msec,
         Once, Here, MAIN, ONE, Warn,
         default none "-", "timer_resolution interval;", "time (ms)";
+    /// No thread pools (mailproxy reads no files while serving); `threads=` and the name
+    /// are checked as nginx does.
+    "thread_pool" thread_pool: Vec<String> = p::thread_pool,
+        Own, Here, MAIN, (2, 3), Warn,
+        default none "-", "thread_pool name threads=number [max_queue=number];", "name and parameters";
     /// nginx's line format and levels; files (relative to the prefix), stderr, and syslog
     /// over UDP or a unix socket (RFC 3164, as nginx sends it). `memory:` is rejected. Only
     /// the first error_log of a context is used; a server's own error_log takes its sessions'
@@ -126,8 +134,8 @@ directives! {
     "worker_connections" worker_connections: u64 = h::worker_connections,
         Once, Here, EVENTS, ONE, Supported,
         default "512", "worker_connections number;", "number";
-    /// tokio picks epoll.
-    "use" use_method: String = v::string,
+    /// tokio picks epoll; the method must be one nginx knows on Linux.
+    "use" use_method: String = p::event_method,
         Once, Here, EVENTS, ONE, Warn,
         default none "-", "use method;", "string";
     /// Event-loop tuning without meaning here.
@@ -146,17 +154,18 @@ directives! {
     "worker_aio_requests" worker_aio_requests: u64 = v::number,
         Once, Here, EVENTS, ONE, Warn,
         default none "32", "worker_aio_requests number;", "number";
-    /// nginx needs a --with-debug build for it.
-    "debug_connection" debug_connection: Vec<String> = v::args,
+    /// No per-client debug log; addresses are checked as nginx does.
+    "debug_connection" debug_connection: Vec<TrustedSender> = super::proxy_protocol::trusted_sender,
         Append, Here, EVENTS, ONE, Warn,
         default none "-", "debug_connection address | CIDR | unix:;", "list (repeatable)";
 
-    // blocks of other modules: read, not interpreted, one warning
-    /// Read (so its syntax is checked) and skipped with one warning.
+    // blocks of other modules: read, not served, one warning
+    /// Not served. Read with its includes, so that mail's directives inside it are refused
+    /// and its shared zones cannot clash with mail's.
     "http" http: () = h::block,
         Own, Here, MAIN, NONE, Supported,
         default none "-", "http { ... }", "block";
-    /// Read (so its syntax is checked) and skipped with one warning.
+    /// As http{}; known only after `load_module ngx_stream_module.so`, as in nginx.
     "stream" stream: () = h::block,
         Own, Here, MAIN, NONE, Supported,
         default none "-", "stream { ... }", "block";
@@ -170,7 +179,8 @@ directives! {
     "server" server: () = h::block,
         Own, Here, MAIL, NONE, Supported,
         default none "-", "server { ... }", "block";
-    /// See the reference §2.5. unix: sockets are not supported yet.
+    /// See the reference §2.5. A port range (`143-145`, as Debian's 1.22.1 accepts) is one
+    /// listen per port, each bound and served. unix: sockets are not supported yet.
     "listen" listen: Vec<Listen> = h::listen,
         Own, Here, SERVER, ONE_MORE, Supported,
         default none "-", "listen address:port [ssl] [proxy_protocol] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]];", "address and parameters (repeatable)";
@@ -303,7 +313,8 @@ directives! {
     "ssl_certificate_key" ssl_certificate_key: String = v::string,
         Append, Inherit, MAIL_SERVER, ONE, Supported,
         default none "-", "ssl_certificate_key file;", "file (repeatable)";
-    "ssl_password_file" ssl_password_file: String = v::string,
+    /// Read when the directive is read, as nginx does, even where no server uses TLS.
+    "ssl_password_file" ssl_password_file: String = h::password_file,
         Once, Inherit, MAIL_SERVER, ONE, Supported,
         default none "-", "ssl_password_file file;", "file";
     "ssl_dhparam" ssl_dhparam: String = v::string,
@@ -374,13 +385,40 @@ pub static FOREIGN: &[&str] = &[
     "gzip",
     "index",
     "keepalive_timeout",
+    "least_conn",
     "limit_conn",
+    "limit_conn_dry_run",
+    "limit_conn_log_level",
+    "limit_conn_status",
+    "limit_conn_zone",
     "location",
     "log_format",
+    "map_hash_bucket_size",
+    "map_hash_max_size",
+    "open_log_file_cache",
+    "proxy_bind",
+    "proxy_buffer_size",
     "proxy_connect_timeout",
+    "proxy_next_upstream",
+    "proxy_next_upstream_timeout",
+    "proxy_next_upstream_tries",
     "proxy_pass",
     "proxy_set_header",
-    "proxy_ssl",
+    "proxy_socket_keepalive",
+    "proxy_ssl_certificate",
+    "proxy_ssl_certificate_key",
+    "proxy_ssl_ciphers",
+    "proxy_ssl_conf_command",
+    "proxy_ssl_crl",
+    "proxy_ssl_name",
+    "proxy_ssl_password_file",
+    "proxy_ssl_protocols",
+    "proxy_ssl_server_name",
+    "proxy_ssl_session_reuse",
+    "proxy_ssl_trusted_certificate",
+    "proxy_ssl_verify",
+    "proxy_ssl_verify_depth",
+    "random",
     "real_ip_header",
     "return",
     "rewrite",
@@ -388,6 +426,7 @@ pub static FOREIGN: &[&str] = &[
     "sendfile",
     "server_names_hash_bucket_size",
     "server_tokens",
+    "split_clients",
     "ssl_buffer_size",
     "ssl_early_data",
     "ssl_reject_handshake",
@@ -398,7 +437,64 @@ pub static FOREIGN: &[&str] = &[
     "types",
     "types_hash_max_size",
     "upstream",
+    "variables_hash_bucket_size",
+    "variables_hash_max_size",
 ];
+
+/// Directive names that only nginx's stream modules define: `not allowed here` outside
+/// stream{} once `ngx_stream_module.so` is loaded, `unknown` before (checked against
+/// Debian's module).
+pub static STREAM_ONLY: &[&str] = &[
+    "preread_buffer_size",
+    "preread_timeout",
+    "proxy_download_rate",
+    "proxy_downstream_buffer",
+    "proxy_half_close",
+    "proxy_protocol_timeout",
+    "proxy_requests",
+    "proxy_responses",
+    "proxy_ssl",
+    "proxy_upload_rate",
+    "proxy_upstream_buffer",
+    "ssl_alpn",
+    "ssl_handshake_timeout",
+    "ssl_preread",
+];
+
+/// Our directives that nginx's http modules also define (somewhere in http{}): any
+/// other of ours inside http{} is `not allowed here` (checked against nginx 1.22.1).
+pub static ALSO_HTTP: &[&str] = &[
+    "include",
+    "error_log",
+    "server",
+    "listen",
+    "server_name",
+    "resolver",
+    "resolver_timeout",
+    "ssl",
+    "set_real_ip_from",
+];
+
+/// The same for stream{} (its `ssl_*` are http's but `ssl` itself; `proxy_timeout`
+/// and `proxy_protocol` are stream's own).
+pub static ALSO_STREAM: &[&str] = &[
+    "include",
+    "error_log",
+    "server",
+    "listen",
+    "resolver",
+    "resolver_timeout",
+    "proxy_timeout",
+    "proxy_protocol",
+    "set_real_ip_from",
+];
+
+/// Whether our directive `decl` is one the http (`stream == false`) or stream
+/// modules define too. Every `ssl_*` of mail is in both.
+pub fn shared_with(decl: &Decl<Settings>, stream: bool) -> bool {
+    let list = if stream { ALSO_STREAM } else { ALSO_HTTP };
+    (decl.name.starts_with("ssl_")) || list.contains(&decl.name)
+}
 
 /// Looks a directive name up (names are case-sensitive, §19.10).
 pub fn lookup(name: &str) -> Option<&'static Decl<Settings>> {
@@ -424,7 +520,11 @@ mod tests {
             );
             assert!(decl.args.0 <= decl.args.1, "{}", decl.name);
             assert!(!is_foreign(decl.name), "{} is ours", decl.name);
+            assert!(!STREAM_ONLY.contains(&decl.name), "{} is ours", decl.name);
             assert!(!decl.syntax.is_empty(), "{} has no syntax line", decl.name);
+        }
+        for name in STREAM_ONLY {
+            assert!(!is_foreign(name), "{name} is stream's only, not http's");
         }
     }
 

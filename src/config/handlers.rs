@@ -5,10 +5,12 @@
 use super::declare::{Parts, Reading, Set, Slot};
 use super::directives::Settings;
 use super::model::*;
+use super::parser::os_error;
 use super::url::{parse_url, UrlMode};
 use super::values::parse::flag;
 use super::values::{parse_number, parse_size, parse_time, TimeUnit};
 use super::Diagnostic;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// nginx's `-p` prefix on Debian: relative `pid` and `error_log` paths start here.
@@ -78,13 +80,6 @@ pub fn worker_connections(r: &mut Reading, args: &[String]) -> Result<u64, Diagn
     parse_number(arg).ok_or_else(|| r.emerg(format!("invalid number \"{arg}\"")))
 }
 
-pub fn load_module(_: &mut Settings, r: &mut Reading, _: &[String]) -> Step {
-    if r.past_modules {
-        return Err(r.emerg("\"load_module\" directive is specified too late"));
-    }
-    Ok(())
-}
-
 pub fn protocol(r: &mut Reading, args: &[String]) -> Result<Protocol, Diagnostic> {
     match args[0].as_str() {
         "imap" => Ok(Protocol::Imap),
@@ -134,6 +129,7 @@ pub fn listen(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
         sndbuf: None,
         ipv6only: true,
         so_keepalive: None,
+        bind: false,
         location: r.at.clone(),
     };
     if s.protocol.is_none() {
@@ -147,9 +143,19 @@ pub fn listen(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
     if template.ssl {
         s.tls_switch = Some(r.at.clone());
     }
+    // A port range is one listen per port, each bound and served on its own.
+    let ports = parsed.port..=parsed.last_port;
     let addrs: Vec<ListenAddr> = match parsed.unix {
         Some(path) => vec![ListenAddr::Unix(path)],
-        None => parsed.addrs.into_iter().map(ListenAddr::Tcp).collect(),
+        None => parsed
+            .addrs
+            .iter()
+            .flat_map(|a| {
+                ports
+                    .clone()
+                    .map(|port| ListenAddr::Tcp(SocketAddr::new(a.ip(), port)))
+            })
+            .collect(),
     };
     let listens = &mut s.listen.get_or_insert_with(|| Set {
         value: Vec::new(),
@@ -171,8 +177,20 @@ pub fn listen(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
 /// One `listen` parameter; names are case-sensitive (§19.10).
 fn listen_param(param: &str, l: &mut Listen, r: &mut Reading) -> Step {
     let invalid = |what: &str| r.emerg(format!("invalid {what} \"{param}\""));
+    // The parameters that make nginx bind the address on its own (`ls->bind = 1`).
+    const OWN_SOCKET: &[&str] = &[
+        "bind",
+        "backlog=",
+        "rcvbuf=",
+        "sndbuf=",
+        "ipv6only=",
+        "so_keepalive=",
+    ];
+    if OWN_SOCKET.iter().any(|p| param.starts_with(p)) {
+        l.bind = true;
+    }
     if param == "bind" {
-        // mailproxy binds every address on its own anyway.
+        // Routed through a wildcard of its port all the same (`net/listener.rs`).
     } else if let Some(v) = param.strip_prefix("backlog=") {
         let n = parse_number(v).and_then(|n| i32::try_from(n).ok());
         l.backlog = n.filter(|n| *n != 0).ok_or_else(|| invalid("backlog"))?;
@@ -282,11 +300,26 @@ fn switch_tls(s: &mut Settings, r: &Reading) {
 }
 
 pub fn session_cache(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
-    let mut parts = s
+    let parts = s
         .ssl_session_cache
         .take()
         .map(|p| p.value)
         .unwrap_or_default();
+    let parts = cache_parts(parts, r, args)?;
+    if let Some((name, size)) = &parts.shared {
+        r.declare_zone(name, *size, "mail ssl_session_cache")?;
+    }
+    set(&mut s.ssl_session_cache, parts, r);
+    Ok(())
+}
+
+/// `ssl_session_cache`'s arguments over what the context had; shared by mail's and
+/// (to find their zones) http's and stream's, whose syntax is the same.
+pub fn cache_parts(
+    mut parts: CacheParts,
+    r: &mut Reading,
+    args: &[String],
+) -> Result<CacheParts, Diagnostic> {
     for arg in args {
         let invalid = |r: &Reading| r.emerg(format!("invalid session cache \"{arg}\""));
         match arg.as_str() {
@@ -313,8 +346,28 @@ pub fn session_cache(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step
             }
         }
     }
-    set(&mut s.ssl_session_cache, parts, r);
-    Ok(())
+    Ok(parts)
+}
+
+/// Longest line nginx reads from a password file (`NGX_SSL_PASSWORD_BUFFER_SIZE`).
+const PASSWORD_LINE_MAX: usize = 4096;
+
+/// `ssl_password_file FILE`: read now, as nginx's `ngx_ssl_read_password_file` does
+/// while parsing, so a missing file fails at this line even where no server uses
+/// TLS. The TLS set-up reads the passwords again from the path kept here.
+pub fn password_file(r: &mut Reading, args: &[String]) -> Result<String, Diagnostic> {
+    let path = resolve(r.conf_dir, &args[0]);
+    let shown = path.display();
+    let mut file = std::fs::File::open(&path)
+        .map_err(|e| r.emerg(format!("open() \"{shown}\" failed ({})", os_error(&e))))?;
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut text)
+        .map_err(|e| r.emerg(format!("pread() \"{shown}\" failed ({})", os_error(&e))))?;
+    let longest = text.split(|b| *b == b'\n').map(<[u8]>::len).max();
+    if longest.is_some_and(|n| n >= PASSWORD_LINE_MAX) {
+        return Err(r.emerg(format!("too long line in \"{shown}\"")));
+    }
+    Ok(args[0].clone())
 }
 
 impl Parts for CacheParts {

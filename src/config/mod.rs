@@ -9,13 +9,17 @@ pub mod build;
 pub mod declare;
 pub mod directives;
 pub mod directives_doc;
+mod foreign;
 pub mod handlers;
 pub mod lexer;
 pub mod merge;
 mod model;
 pub mod parser;
+mod probe;
+mod process;
 mod proxy_protocol;
 mod resolver;
+pub mod sockets;
 mod system;
 pub mod url;
 pub mod values;
@@ -148,6 +152,16 @@ fn load_bytes(text: &[u8], path: &Path, options: &LoadOptions) -> Result<Loaded,
         warnings,
         files,
     })
+}
+
+/// `-t`'s checks after `syntax is ok` that look at the system: the pid file's
+/// directory, the error logs, the listen addresses (`probe.rs` says how, and why
+/// with so few side effects). Start-up makes the same checks by doing the real thing.
+pub fn check_system(loaded: Loaded) -> Result<Loaded, ConfigError> {
+    match probe::check(&loaded.config) {
+        Ok(()) => Ok(loaded),
+        Err(d) => Err(ConfigError::new(d, loaded.warnings, true)),
+    }
 }
 
 /// nginx resolves a relative `-c` path against its prefix (`/usr/share/nginx` on

@@ -159,6 +159,9 @@ pub struct Listen {
     /// `ipv6only=`; nginx's default is on.
     pub ipv6only: bool,
     pub so_keepalive: Option<bool>,
+    /// nginx gives it a socket of its own even beside a wildcard of its port (`bind`,
+    /// or a socket option): it counts against `worker_connections` and `-t` binds it.
+    pub bind: bool,
     pub location: Location,
 }
 

@@ -7,7 +7,7 @@
 //! builder reports the error once it has walked everything read before it.
 //!
 //! `include` is spliced in place (its directives become siblings of the `include`),
-//! except inside `http {}` and `stream {}`, whose contents mailproxy skips anyway.
+//! everywhere, `http {}` and `stream {}` included, as nginx reads them.
 
 use super::lexer::{Lexer, Statement, Terminator};
 use super::model::{Location, LogLevel};
@@ -70,7 +70,7 @@ pub fn parse(text: &[u8], path: &Path, prefix: &Path) -> Parsed {
     };
     let mut root = Block::default();
     let mut lexer = Lexer::new(text, path);
-    parser.fill(&mut lexer, &mut root, Level::File, true);
+    parser.fill(&mut lexer, &mut root, Level::File);
     Parsed {
         root,
         error: parser.error,
@@ -136,7 +136,7 @@ impl Parser {
     /// `level` says whether a `}` or the end of the file closes this block;
     /// an included file's statements are read with `Level::File` into the *current*
     /// block, since the file must end before the block does.
-    fn fill(&mut self, lexer: &mut Lexer, block: &mut Block, level: Level, expand: bool) -> bool {
+    fn fill(&mut self, lexer: &mut Lexer, block: &mut Block, level: Level) -> bool {
         loop {
             let statement = match lexer.next_statement() {
                 Ok(s) => s,
@@ -166,7 +166,7 @@ impl Parser {
                     let mut args: Vec<String> = words.into_iter().map(|w| w.text).collect();
                     let name = args.remove(0);
                     let location = location(line);
-                    if expand && name == "include" && end == Terminator::Semicolon {
+                    if name == "include" && end == Terminator::Semicolon {
                         if !self.include(&args, &location, block) {
                             block.truncated = true;
                             return false;
@@ -181,8 +181,7 @@ impl Parser {
                     };
                     if end == Terminator::BlockStart {
                         let mut inner = Block::default();
-                        let expand_inner = expand && !is_foreign_block(&directive.name);
-                        let ok = self.fill(lexer, &mut inner, Level::Block, expand_inner);
+                        let ok = self.fill(lexer, &mut inner, Level::Block);
                         directive.block = Some(inner);
                         block.directives.push(directive);
                         if !ok {
@@ -254,15 +253,10 @@ impl Parser {
         }
         self.depth += 1;
         let mut lexer = Lexer::new(&text, file);
-        let ok = self.fill(&mut lexer, block, Level::File, true);
+        let ok = self.fill(&mut lexer, block, Level::File);
         self.depth -= 1;
         ok
     }
-}
-
-/// `http {}` and `stream {}` are not ours: their contents are read but not expanded.
-fn is_foreign_block(name: &str) -> bool {
-    matches!(name, "http" | "stream")
 }
 
 /// Glob expansion the way nginx's `glob(3)` does it: sorted, and `*` does not match a
@@ -417,15 +411,17 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// nginx reads http{}'s includes too (Debian's `conf.d/` is included there).
     #[test]
-    fn http_contents_are_not_expanded() {
+    fn http_contents_are_expanded() {
         let p = parse(
             b"http {\n include /nonexistent/x.conf;\n}\n",
             Path::new("m.conf"),
             Path::new("/"),
         );
-        assert!(p.error.is_none());
-        let http = p.root.directives[0].block.as_ref().unwrap();
-        assert_eq!(names(http), ["include"]);
+        let error = p.error.expect("a missing include inside http fails");
+        assert!(error
+            .message
+            .starts_with("open() \"/nonexistent/x.conf\" failed"));
     }
 }

@@ -36,8 +36,8 @@ pub fn send_version(
         })
 }
 
-/// One `set_real_ip_from`: a network, `unix:`, or a host name resolved now (to each
-/// of its addresses).
+/// One `set_real_ip_from` (or `debug_connection`, which nginx reads the same way): a
+/// network, `unix:`, or a host name resolved now (to each of its addresses).
 pub fn trusted_sender(r: &mut Reading, args: &[String]) -> Result<Vec<TrustedSender>, Diagnostic> {
     let arg = &args[0];
     if arg == "unix:" {
@@ -56,9 +56,8 @@ pub fn trusted_sender(r: &mut Reading, args: &[String]) -> Result<Vec<TrustedSen
         true => Err(std::io::ErrorKind::NotFound.into()),
         false => (arg.as_str(), 0).to_socket_addrs(),
     };
-    let resolved = lookup.map_err(|_: std::io::Error| {
-        r.emerg(format!("host not found in set_real_ip_from \"{arg}\""))
-    })?;
+    let resolved = lookup
+        .map_err(|_: std::io::Error| r.emerg(format!("host not found in {} \"{arg}\"", r.name)))?;
     Ok(resolved
         .map(|a| TrustedSender::Network {
             addr: a.ip(),

@@ -312,6 +312,149 @@ pub(super) fn error_cases() -> Vec<(String, String)> {
             "no ssl_client_certificate for ssl_verify_client".into()),
         (mail("ssl_session_cache shared:X:16k;"), format!("session cache \"shared:X:16k\" is too small in {F}:4")),
     ]
+    .into_iter()
+    .chain(checked_values())
+    .chain(other_modules())
+    .collect()
+}
+
+/// Values of directives without effect that nginx checks all the same.
+fn checked_values() -> Vec<(String, String)> {
+    let main = |line: &str| format!("{LOAD}{line}\nevents {{}}\n");
+    let events = |line: &str| format!("{LOAD}events {{\n{line}\n}}\n");
+    vec![
+        (main("thread_pool io threads=0;"), format!("invalid threads value \"threads=0\" in {F}:2")),
+        (main("thread_pool io max_queue=1;"), format!("\"thread_pool\" must have \"threads\" parameter in {F}:2")),
+        (main("thread_pool io threads=1 max_queue=x;"), format!("invalid max_queue value \"max_queue=x\" in {F}:2")),
+        (main("thread_pool io threads=1;\nthread_pool io threads=2;"), format!("duplicate thread pool \"io\" in {F}:3")),
+        (main("thread_pool io;"), format!("invalid number of arguments in \"thread_pool\" directive in {F}:2")),
+        (main("worker_priority high;"), format!("\"worker_priority\" directive invalid number in {F}:2")),
+        (main("worker_priority -5;\nworker_priority 3;"), format!("\"worker_priority\" directive is duplicate in {F}:3")),
+        (main("worker_cpu_affinity 01 0x;"), format!("invalid character \"x\" in \"worker_cpu_affinity\" in {F}:2")),
+        (main("worker_cpu_affinity 01;\nworker_cpu_affinity 10;"), format!("\"worker_cpu_affinity\" directive is duplicate in {F}:3")),
+        (main("worker_cpu_affinity auto 01 10;"), format!("invalid number of arguments in \"worker_cpu_affinity\" directive in {F}:2")),
+        (events("use kqueue;"), format!("invalid event type \"kqueue\" in {F}:3")),
+        (events("debug_connection 10.0.0.0/40;"), format!("host not found in debug_connection \"10.0.0.0/40\" in {F}:3")),
+        (
+            format!("{LOAD}events {{ worker_connections 1; }}\nmail {{\n{SERVER}\n}}\n"),
+            "1 worker_connections are not enough for 1 listening sockets".into(),
+        ),
+        (mail("server { listen 127.0.0.1:48103-48100; }"), format!("invalid port range in \"127.0.0.1:48103-48100\" of the \"listen\" directive in {F}:4")),
+        (mail("error_log syslog:server=127.0.0.1:99999;"), format!("invalid port in syslog server \"127.0.0.1:99999\" in {F}:4")),
+        (mail("error_log syslog:server=;"), format!("no host in syslog server \"\" in {F}:4")),
+        (mail("ssl_password_file /nonexistent/pass;"), format!("open() \"/nonexistent/pass\" failed (2: No such file or directory) in {F}:4")),
+        (mail("ssl_session_cache shared:Z:1m;\nserver { ssl_session_cache shared:Z:2m; }"),
+            format!("the size 2097152 of shared memory zone \"Z\" conflicts with already declared size 1048576 in {F}:5")),
+    ]
+}
+
+/// `load_module`, and http{}/stream{} read as far as nginx would refuse them.
+fn other_modules() -> Vec<(String, String)> {
+    let stream = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n";
+    vec![
+        (format!("{LOAD}{LOAD}events {{}}\n"), format!("module \"ngx_mail_module\" is already loaded in {F}:2")),
+        (
+            "load_module /usr/lib/nginx/modules/nope.so;\nevents {}\n".into(),
+            format!("dlopen() \"/usr/lib/nginx/modules/nope.so\" failed (/usr/lib/nginx/modules/nope.so: cannot open shared object file: No such file or directory) in {F}:1"),
+        ),
+        ("load_module /etc/hostname;\nevents {}\n".into(), format!("dlopen() \"/etc/hostname\" failed (/etc/hostname: file too short) in {F}:1")),
+        ("load_module /etc;\nevents {}\n".into(), format!("dlopen() \"/etc\" failed (/etc: cannot read file data: Is a directory) in {F}:1")),
+        (mail("") + "stream {\n}\n", format!("unknown directive \"stream\" in {F}:6")),
+        (mail("") + "http {\nmail {}\n}\n", format!("\"mail\" directive is not allowed here in {F}:7")),
+        (mail("") + "http {\nserver {\nlocation / {\nimap_auth plain;\n}\n}\n}\n", format!("\"imap_auth\" directive is not allowed here in {F}:9")),
+        (stream.to_string() + &mail("") + "stream {\nserver {\nstarttls on;\n}\n}\n", format!("\"starttls\" directive is not allowed here in {F}:9")),
+        (stream.to_string() + &mail("preread_timeout 5s;"), format!("\"preread_timeout\" directive is not allowed here in {F}:5")),
+        (mail("preread_timeout 5s;"), format!("unknown directive \"preread_timeout\" in {F}:4")),
+        (mail("ssl_session_cache shared:SSL:1m;") + "http {\nssl_session_cache shared:SSL:1m;\n}\n",
+            format!("the shared memory zone \"SSL\" is already declared for a different use in {F}:7")),
+        (format!("{LOAD}http {{\nlimit_req_zone $binary_remote_addr zone=Z:1m rate=1r/s;\n}}\nevents {{}}\nmail {{\nssl_session_cache shared:Z:1m;\n}}\n"),
+            format!("the shared memory zone \"Z\" is already declared for a different use in {F}:7")),
+        (format!("{LOAD}http {{}}\nload_module x.so;\nevents {{}}\n"), format!("\"load_module\" directive is specified too late in {F}:3")),
+    ]
+}
+
+#[test]
+fn checked_but_without_effect() {
+    let text = format!("{LOAD}thread_pool default threads=32 other=1;\nthread_pool io threads=4 max_queue=0;\nworker_priority -5;\nworker_cpu_affinity auto 0101;\nevents {{ use epoll; debug_connection unix:; }}\n");
+    let l = ok(&text);
+    assert!(
+        warnings(&l)
+            .iter()
+            .all(|w| w.contains("has no effect in mailproxy")),
+        "{:?}",
+        warnings(&l)
+    );
+    // A repeat of priority 0 is no duplicate in nginx (it tests the stored value).
+    ok(&format!(
+        "{LOAD}worker_priority 0;\nworker_priority 0;\nevents {{}}\n"
+    ));
+}
+
+#[test]
+fn port_ranges_are_one_listen_per_port() {
+    let l = ok(&mail(
+        "auth_http 127.0.0.1:9000;\nserver { listen 127.0.0.1:48100-48103; protocol imap; }",
+    ));
+    let ports: Vec<String> = l.config.servers[0]
+        .listens
+        .iter()
+        .map(|l| l.addr.to_string())
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            "127.0.0.1:48100",
+            "127.0.0.1:48101",
+            "127.0.0.1:48102",
+            "127.0.0.1:48103"
+        ]
+    );
+    // The protocol comes from the range's first port, as nginx's `u.port`.
+    let l = ok(&mail(
+        "auth_http 127.0.0.1:9000;\nserver { listen 127.0.0.1:143-144; }",
+    ));
+    assert_eq!(l.config.servers[0].protocol, Protocol::Imap);
+    let dup = mail("auth_http 127.0.0.1:9000;\nserver { listen 127.0.0.1:48102; protocol imap; }\nserver { listen 127.0.0.1:48100-48103; protocol imap; }");
+    assert_eq!(
+        err(&dup),
+        format!("duplicate \"127.0.0.1:48102\" address and port pair in {F}:6")
+    );
+}
+
+#[test]
+fn sockets_are_counted_as_nginx_groups_them() {
+    let count = |listens: &str| {
+        let l = ok(&mail(&format!(
+            "auth_http 127.0.0.1:9000;\nserver {{ {listens} protocol imap; }}"
+        )));
+        sockets::nginx_count(&l.config)
+    };
+    assert_eq!(count("listen 127.0.0.1:48100; listen *:48100;"), 1);
+    assert_eq!(count("listen 127.0.0.1:48100 bind; listen *:48100;"), 2);
+    assert_eq!(
+        count("listen 127.0.0.1:48100 backlog=10; listen *:48100;"),
+        2
+    );
+    assert_eq!(
+        count("listen [::1]:48100; listen [::]:48100; listen 127.0.0.1:48100;"),
+        2
+    );
+    assert_eq!(count("listen 127.0.0.1:48100-48102;"), 3);
+}
+
+#[test]
+fn stream_is_known_once_its_module_is_loaded() {
+    let stream = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n";
+    let text = stream.to_string() + &mail(SERVER) + "stream {\nserver { listen 127.0.0.1:48200; proxy_pass 127.0.0.1:9; ssl_session_cache shared:S:1m; }\n}\n";
+    let l = ok(&text);
+    assert_eq!(
+        warnings(&l),
+        [format!(
+            "the \"stream\" block is ignored by mailproxy in {F}:8"
+        )]
+    );
+    // http's data blocks are not directives.
+    ok(&(mail(SERVER) + "http {\nmap $host $b {\nmail 1;\n}\ntypes {\ntext/plain mail;\n}\n}\n"));
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! nginx's `ngx_parse_url` for the two places mail uses it: `listen` and `auth_http`.
+//! nginx's `ngx_parse_url` for the places mail uses it: `listen`, `auth_http` and the
+//! `server=` of a `syslog:` log.
 //! The error strings are nginx's (`u->err`); callers add the directive context.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -12,6 +13,8 @@ pub enum UrlMode {
     /// `auth_http`: a URI part is allowed, default port 80; a host name gives its
     /// first address (IPv4 ones first, as nginx orders them).
     AuthHttp,
+    /// `syslog:server=`: no URI part, default port 514, the first address.
+    Syslog,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +25,8 @@ pub struct Url {
     /// The host as written (`[::1]` keeps its brackets), as nginx's `u.host`.
     pub host: String,
     pub port: u16,
+    /// The end of a `listen` port range (`143-145`); `port` otherwise.
+    pub last_port: u16,
     pub uri: String,
 }
 
@@ -55,20 +60,30 @@ fn parse_unix(rest: &str, mode: UrlMode) -> Result<Url, &'static str> {
         addrs: Vec::new(),
         host: path.to_string(),
         port: 0,
+        last_port: 0,
         uri,
     })
 }
 
-/// A port: 1..=65535 in plain digits. Port ranges (`143-145`) are refused here even
-/// though nginx's listen accepts them; mailproxy has no use for them.
-fn parse_port(text: &str) -> Result<u16, &'static str> {
-    if text.contains('-') {
-        return Err("port ranges are not supported by mailproxy");
+/// A port: 1..=65535 in plain digits; for `listen`, also a range `LOW-HIGH` (which
+/// Debian's 1.22.1 accepts, as newer nginx), each end a port, `LOW <= HIGH`.
+fn parse_port(text: &str, mode: UrlMode) -> Result<(u16, u16), &'static str> {
+    let one = |text: &str| {
+        super::values::parse_number(text)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n != 0)
+            .ok_or("invalid port")
+    };
+    match text.split_once('-') {
+        Some((low, high)) if mode == UrlMode::Listen => {
+            let (low, high) = (one(low)?, one(high)?);
+            if low > high {
+                return Err("invalid port range");
+            }
+            Ok((low, high))
+        }
+        _ => one(text).map(|port| (port, port)),
     }
-    super::values::parse_number(text)
-        .and_then(|n| u16::try_from(n).ok())
-        .filter(|n| *n != 0)
-        .ok_or("invalid port")
 }
 
 fn parse_inet(url: &str, mode: UrlMode) -> Result<Url, &'static str> {
@@ -81,7 +96,7 @@ fn parse_inet(url: &str, mode: UrlMode) -> Result<Url, &'static str> {
     let mut colon = colon;
     let mut uri = String::new();
     if let Some(at) = uri_at {
-        if mode == UrlMode::Listen {
+        if mode != UrlMode::AuthHttp {
             return Err("invalid host");
         }
         uri = url[at..].to_string();
@@ -90,21 +105,22 @@ fn parse_inet(url: &str, mode: UrlMode) -> Result<Url, &'static str> {
             colon = None;
         }
     }
-    let (host, port) = match colon {
-        Some(c) => (&url[..c], parse_port(&url[c + 1..last])?),
+    let (host, (port, last_port)) = match colon {
+        Some(c) => (&url[..c], parse_port(&url[c + 1..last], mode)?),
         None if mode == UrlMode::Listen && uri_at.is_none() && is_digits(url) => {
             // A listen value that is only a number is a port on the wildcard address.
-            let port = parse_port(url)?;
+            let (port, last_port) = parse_port(url, mode)?;
             let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
             return Ok(Url {
                 unix: None,
                 addrs: vec![addr],
                 host: String::new(),
                 port,
+                last_port,
                 uri,
             });
         }
-        None => (&url[..last], default_port(mode)),
+        None => (&url[..last], (default_port(mode), default_port(mode))),
     };
     if host.is_empty() {
         return Err("no host");
@@ -121,6 +137,7 @@ fn parse_inet(url: &str, mode: UrlMode) -> Result<Url, &'static str> {
         addrs,
         host: host.to_string(),
         port,
+        last_port,
         uri,
     })
 }
@@ -131,17 +148,17 @@ fn parse_inet6(url: &str, mode: UrlMode) -> Result<Url, &'static str> {
     let mut rest = &url[close + 1..];
     let mut uri = String::new();
     if let Some(at) = rest.find('/') {
-        if mode == UrlMode::Listen {
+        if mode != UrlMode::AuthHttp {
             return Err("invalid host");
         }
         uri = rest[at..].to_string();
         rest = &rest[..at];
     }
-    let port = if rest.is_empty() {
-        default_port(mode)
+    let (port, last_port) = if rest.is_empty() {
+        (default_port(mode), default_port(mode))
     } else {
         let digits = rest.strip_prefix(':').ok_or("invalid host")?;
-        parse_port(digits)?
+        parse_port(digits, mode)?
     };
     if inner.is_empty() {
         return Err("no host");
@@ -152,6 +169,7 @@ fn parse_inet6(url: &str, mode: UrlMode) -> Result<Url, &'static str> {
         addrs: vec![SocketAddr::new(IpAddr::V6(ip), port)],
         host: format!("[{inner}]"),
         port,
+        last_port,
         uri,
     })
 }
@@ -160,6 +178,7 @@ fn default_port(mode: UrlMode) -> u16 {
     match mode {
         UrlMode::Listen => 0,
         UrlMode::AuthHttp => 80,
+        UrlMode::Syslog => 514,
     }
 }
 
@@ -201,7 +220,7 @@ fn resolve(host: &str, port: u16, mode: UrlMode) -> Result<Vec<SocketAddr>, &'st
     if addrs.is_empty() {
         return Err("host not found");
     }
-    if mode == UrlMode::AuthHttp {
+    if mode != UrlMode::Listen {
         addrs.truncate(1);
     }
     Ok(addrs)
@@ -258,6 +277,26 @@ mod tests {
     }
 
     #[test]
+    fn syslog_forms() {
+        let syslog = |url: &str| {
+            parse_url(url, UrlMode::Syslog).map(|u| match u.unix {
+                Some(p) => format!("unix:{}", p.display()),
+                None => u.addrs[0].to_string(),
+            })
+        };
+        assert_eq!(syslog("127.0.0.1"), Ok("127.0.0.1:514".into()));
+        assert_eq!(syslog("[::1]"), Ok("[::1]:514".into()));
+        assert_eq!(syslog("unix:/dev/log"), Ok("unix:/dev/log".into()));
+        assert_eq!(syslog(""), Err("no host"));
+        assert_eq!(syslog(":514"), Err("no host"));
+        assert_eq!(syslog("127.0.0.1:99999"), Err("invalid port"));
+        assert_eq!(syslog("127.0.0.1:514-515"), Err("invalid port"));
+        assert_eq!(syslog("::1"), Err("invalid port"));
+        assert_eq!(syslog("localhost/x"), Err("invalid host"));
+        assert_eq!(syslog("unix:"), Err("no path in the unix domain socket"));
+    }
+
+    #[test]
     fn listen_forms() {
         assert_eq!(listen("11143"), Ok("0.0.0.0:11143".into()));
         assert_eq!(listen("*:11143"), Ok("0.0.0.0:11143".into()));
@@ -269,10 +308,19 @@ mod tests {
         assert_eq!(listen("0"), Err("invalid port"));
         assert_eq!(listen("127.0.0.1:143/x"), Err("invalid host"));
         assert_eq!(listen("[::1]x"), Err("invalid host"));
-        assert_eq!(
-            listen("143-145"),
-            Err("port ranges are not supported by mailproxy")
-        );
+        assert_eq!(listen("143-145"), Ok("0.0.0.0:143".into()));
+        let range = parse_url("127.0.0.1:48100-48103", UrlMode::Listen).unwrap();
+        assert_eq!((range.port, range.last_port), (48100, 48103));
+        assert_eq!(listen("127.0.0.1:5-5"), Ok("127.0.0.1:5".into()));
+        assert_eq!(listen("127.0.0.1:6-5"), Err("invalid port range"));
+        for bad in ["1-", "-1", "0-5", "1-70000", "1-x", "1-2-3"] {
+            assert_eq!(
+                listen(&format!("127.0.0.1:{bad}")),
+                Err("invalid port"),
+                "{bad}"
+            );
+        }
+        assert_eq!(auth("127.0.0.1:1-2"), Err("invalid port"));
         let long = format!("unix:/{}", "x".repeat(120));
         assert_eq!(
             listen(&long),
