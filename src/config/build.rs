@@ -157,6 +157,12 @@ impl Builder {
         for directive in &block.directives {
             self.directive(directive, ctx)?;
         }
+        self.end_of(block)
+    }
+
+    /// A block the parser cut short at a syntax error reports it once its directives
+    /// are read, as nginx reports it where it stopped reading.
+    pub(super) fn end_of(&mut self, block: &Block) -> Step {
         if block.truncated {
             if let Some(error) = self.syntax_error.take() {
                 return Err(error);

@@ -208,9 +208,9 @@ pub fn parse_default<T>(
     }
 }
 
-/// The storing half of [`Repeat`]: `once` checks for a duplicate *before* parsing,
-/// as nginx's slots do, so `timeout x; timeout y;` reports the duplicate... only
-/// when the first one parsed.
+/// The storing half of [`Repeat`]. `once` checks for a duplicate *before* parsing the
+/// value, as nginx's slots do: `timeout 5s; timeout x;` says `is duplicate`, not
+/// `invalid value`.
 pub mod store {
     use super::*;
 
@@ -223,12 +223,7 @@ pub mod store {
         if slot.is_some() {
             return Err(r.emerg(format!("\"{}\" directive is duplicate", r.name)));
         }
-        let value = parse(r, args)?;
-        *slot = Some(Set {
-            value,
-            at: r.at.clone(),
-        });
-        Ok(())
+        replace(slot, r, args, parse)
     }
 
     pub fn replace<T>(

@@ -48,12 +48,7 @@ impl Builder {
                 }
             }
         }
-        if block.truncated {
-            if let Some(error) = self.syntax_error.take() {
-                return Err(error);
-            }
-        }
-        Ok(())
+        self.end_of(block)
     }
 
     fn foreign_directive(&mut self, d: &Directive, stream: bool) -> Step {
