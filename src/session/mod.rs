@@ -78,6 +78,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) -> Option<Log
         login: None,
         upstream: None,
     };
+    log.debug_event(format_args!("accept: {peer} on {}", log.server));
     log.bare(
         LogLevel::Info,
         &format!("client {peer} connected to {}", log.server),
@@ -103,7 +104,7 @@ pub async fn serve(server: Arc<ServerRuntime>, accepted: Accepted) -> Option<Log
             return None;
         };
         match Box::pin(timeout_at(accept_deadline, client.into_tls(ctx))).await {
-            Ok(Ok(tls)) => client = tls,
+            Ok(Ok(tls)) => client = log.debug_tls(tls),
             Ok(Err(e)) => {
                 log.info(&e.to_string(), Some("SSL handshaking"));
                 return None;
