@@ -438,6 +438,79 @@ pub fn escape(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn target(path: &Path, level: LogLevel, debug: DebugPoints) -> LogTarget {
+        LogTarget {
+            sink: LogSink::File(path.to_path_buf()),
+            level,
+            debug,
+        }
+    }
+
+    #[test]
+    fn each_entry_of_a_chain_takes_its_own_levels_and_debug_points() {
+        let dir = std::env::temp_dir().join(format!("mailproxy-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (info, warn, all, mail) = (
+            dir.join("info.log"),
+            dir.join("warn.log"),
+            dir.join("debug.log"),
+            dir.join("mail.log"),
+        );
+        let chain = [
+            target(&info, LogLevel::Info, DebugPoints::NONE),
+            target(&warn, LogLevel::Warn, DebugPoints::NONE),
+            target(&all, LogLevel::Debug, DebugPoints::ALL),
+            target(&mail, LogLevel::Debug, DebugPoints::MAIL),
+        ];
+        let log = Log::open(&chain).unwrap().unwrap();
+        assert!(log.enabled(LogLevel::Info) && log.debug_enabled(DebugPoints::EVENT));
+        log.write(LogLevel::Error, "an error");
+        log.write(LogLevel::Info, "an info");
+        log.write_debug(DebugPoints::MAIL, "a mail debug");
+        log.write_debug(DebugPoints::EVENT, "an event debug");
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        let (info, warn, all, mail) = (read(&info), read(&warn), read(&all), read(&mail));
+        assert!(info.contains("[error]") && info.contains("an info") && !info.contains("debug"));
+        assert!(
+            warn.contains("an error") && !warn.contains("an info"),
+            "{warn}"
+        );
+        assert_eq!(all.lines().count(), 4, "{all}");
+        assert!(
+            all.contains("[debug]") && all.contains("an event debug"),
+            "{all}"
+        );
+        assert!(
+            mail.contains("an info") && mail.contains("a mail debug"),
+            "{mail}"
+        );
+        assert!(!mail.contains("an event debug"), "{mail}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_empty_chain_is_no_log_of_its_own() {
+        assert!(Log::open(&[]).unwrap().is_none());
+        let quiet = Log::open_chain(&[LogTarget::new(LogSink::Stderr, LogLevel::Warn)]).unwrap();
+        assert!(!quiet.enabled(LogLevel::Info) && !quiet.debug_enabled(DebugPoints::MAIL));
+    }
+
+    #[test]
+    fn a_missing_directory_reads_as_nginx_says_it() {
+        let missing = Path::new("/nonexistent-mailproxy-dir/e.log");
+        let chain = [LogTarget::new(
+            LogSink::File(missing.into()),
+            LogLevel::Error,
+        )];
+        let Err(e) = Log::open(&chain) else {
+            panic!("opened {}", missing.display())
+        };
+        assert_eq!(
+            e.to_string(),
+            "open() \"/nonexistent-mailproxy-dir/e.log\" failed (2: No such file or directory)"
+        );
+    }
+
     #[test]
     fn escape_keeps_utf8_and_hides_controls_and_invalid_bytes() {
         assert_eq!(escape("café".as_bytes()), "café");

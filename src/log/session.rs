@@ -123,3 +123,67 @@ impl SessionLog {
         answer
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::proto::imap::ImapPreAuth;
+    use crate::proto::pop3::Pop3PreAuth;
+    use crate::proto::{Action, PreAuth};
+
+    /// Feeds `input` and collects the verbs the driver's debug lines would show.
+    fn verbs(machine: &mut dyn PreAuth, input: &[u8]) -> Vec<&'static str> {
+        machine.receive(input);
+        let mut verbs = Vec::new();
+        loop {
+            let action = machine.next_action();
+            verbs.extend(machine.take_command());
+            match action {
+                Action::NeedInput | Action::Authenticate(_) | Action::ReplyAndClose(_) => {
+                    return verbs
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn server(protocol: &str) -> crate::config::Server {
+        let text = format!(
+            "events {{}}\nmail {{ auth_http 127.0.0.1:9000; pop3_auth plain; imap_auth plain login;\n\
+             server {{ listen 127.0.0.1:21110; protocol {protocol}; }} }}\n"
+        );
+        let loaded = crate::config::load_str(&text, std::path::Path::new("/x.conf")).unwrap();
+        (*loaded.config.servers[0]).clone()
+    }
+
+    #[test]
+    fn command_verbs_never_show_an_argument() {
+        let s = server("imap");
+        let mut imap = ImapPreAuth::new(&s.imap, s.starttls, 5, "mx", false);
+        assert_eq!(
+            verbs(&mut imap, b"a CAPABILITY\r\nb NOOP\r\n"),
+            ["CAPABILITY", "NOOP"]
+        );
+        assert_eq!(
+            verbs(&mut imap, b"c AUTHENTICATE LOGIN\r\n"),
+            ["AUTHENTICATE"]
+        );
+        assert_eq!(verbs(&mut imap, b"YWxpY2U=\r\n"), ["SASL response"]);
+        assert_eq!(verbs(&mut imap, b"c2VjcmV0\r\n"), ["SASL response"]);
+        let mut imap = ImapPreAuth::new(&s.imap, s.starttls, 5, "mx", false);
+        assert_eq!(verbs(&mut imap, b"a LOGIN alice s3cret\r\n"), ["LOGIN"]);
+
+        let s = server("pop3");
+        let mut pop3 = Pop3PreAuth::new(&s.pop3, s.starttls, 5, "mx", false);
+        assert_eq!(
+            verbs(&mut pop3, b"CAPA\r\nUSER alice\r\n"),
+            ["CAPA", "USER"]
+        );
+        assert_eq!(verbs(&mut pop3, b"PASS s3cret\r\n"), ["PASS"]);
+        let mut pop3 = Pop3PreAuth::new(&s.pop3, s.starttls, 5, "mx", false);
+        assert_eq!(verbs(&mut pop3, b"AUTH PLAIN\r\n"), ["AUTH"]);
+        assert_eq!(
+            verbs(&mut pop3, b"AGFsaWNlAHMzY3JldA==\r\n"),
+            ["SASL response"]
+        );
+    }
+}
