@@ -219,3 +219,59 @@ async fn a_server_without_a_log_writes_to_the_top_level_chain() {
         assert!(!text.contains("s3cret-pw"), "{text}");
     }
 }
+
+/// At `debug` the TLS handshake's protocol and cipher are logged, for implicit TLS and
+/// STARTTLS; under `info` no debug line is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_handshakes_are_logged_at_debug_only() {
+    let auth = refusing_auth("ivy", "Nope").await;
+    let certs = TempDir::new("logging-certs");
+    let (cert, key) = make_cert(&certs.0);
+    let (tls_port, plain_port) = (free_port(), free_port());
+    let body = format!(
+        "ssl_certificate {}; ssl_certificate_key {}; auth_http {}/auth;\n\
+         server {{ listen 127.0.0.1:{tls_port} ssl; protocol imap; error_log $DIR/tls.log debug; }}\n\
+         server {{ listen 127.0.0.1:{plain_port}; protocol imap; starttls on; error_log $DIR/plain.log debug; }}",
+        cert.display(),
+        key.display(),
+        auth.addr,
+    );
+    let proxy = Proxy::start(&body, &[tls_port, plain_port]);
+    let d = proxy.dir.0.clone();
+
+    let mut c = TlsClient::connect(tls_port).await;
+    assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
+    c.send("a LOGIN ivy s3cret-pw\r\n").await;
+    assert_eq!(c.line().await, "a NO Nope\r\n");
+    let tls = wait_file(&d.join("tls.log"), "client login failed");
+    assert!(
+        tls.contains("[debug]") && tls.contains("SSL: TLSv1."),
+        "{tls}"
+    );
+    assert!(tls.contains("cipher: \""), "{tls}");
+
+    let mut p = Client::connect(plain_port).await;
+    assert_eq!(p.line().await, "* OK IMAP4 ready\r\n");
+    p.send("s STARTTLS\r\n").await;
+    assert_eq!(p.line().await, "s OK completed\r\n");
+    let tcp = p.r.into_inner().reunite(p.w).unwrap();
+    let mut t = TlsClient::handshake(tcp).await;
+    t.send("a LOGIN ivy s3cret-pw\r\n").await;
+    assert_eq!(t.line().await, "a NO Nope\r\n");
+    let plain = wait_file(&d.join("plain.log"), "client login failed");
+    for line in [
+        "imap auth command: STARTTLS",
+        "SSL: TLSv1.",
+        "imap auth command: LOGIN",
+    ] {
+        assert!(plain.contains(line), "no {line:?} in plain.log:\n{plain}");
+    }
+    let main = proxy.log_text();
+    assert!(
+        !main.contains("[debug]") && !main.contains("client login failed"),
+        "{main}"
+    );
+    for text in [&tls, &plain, &main] {
+        assert!(!text.contains("s3cret-pw"), "{text}");
+    }
+}
