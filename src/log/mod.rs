@@ -233,12 +233,15 @@ fn open_file(path: &Path) -> std::io::Result<File> {
 /// workers, who reopen next without root, can open the new file too.
 pub fn reopen(owner: Option<libc::uid_t>) {
     let mut failures = Vec::new();
-    let mut logs: Vec<Arc<Log>> = match SERVER_LOGS.lock() {
-        Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
-        Err(_) => Vec::new(),
-    };
-    if let Some(main) = MAIN.read().ok().and_then(|m| m.clone()) {
-        logs.push(main);
+    // The main log first, then the servers' (in the order they were opened).
+    let mut logs: Vec<Arc<Log>> = MAIN
+        .read()
+        .ok()
+        .and_then(|m| m.clone())
+        .into_iter()
+        .collect();
+    if let Ok(all) = SERVER_LOGS.lock() {
+        logs.extend(all.iter().filter_map(Weak::upgrade));
     }
     for log in logs {
         for entry in &log.entries {
