@@ -59,10 +59,7 @@ fn startup_log(arg: &Path, prefix: &Path) -> LogTarget {
     } else {
         LogSink::File(config::absolute(arg, prefix))
     };
-    LogTarget {
-        sink,
-        level: LogLevel::Error,
-    }
+    LogTarget::new(sink, LogLevel::Error)
 }
 
 /// `-t` / `-T`: nginx prints the diagnostics and banners on stderr; `-q` drops only

@@ -56,6 +56,8 @@ struct Pipe {
     start: usize,
     /// Bytes were written since the last flush: an idle wake-up need not flush.
     unflushed: bool,
+    /// Bytes passed on so far (for the debug log).
+    moved: u64,
 }
 
 /// What one poll of a direction achieved before it had to wait.
@@ -77,6 +79,7 @@ impl Pipe {
             buf: Vec::new(),
             start: 0,
             unflushed: false,
+            moved: 0,
         }
     }
 
@@ -96,6 +99,7 @@ impl Pipe {
                     }
                     Poll::Ready(Ok(n)) => {
                         self.start += n;
+                        self.moved += n as u64;
                         wrote = true;
                         self.unflushed = true;
                     }
@@ -157,11 +161,27 @@ pub async fn relay<C: ReadReady, B: ReadReady>(
     backend: &mut B,
     idle: Duration,
 ) -> RelayEnd {
+    relay_counted(client, backend, idle).await.0
+}
+
+/// Bytes a relay passed on: client → backend (`up`) and backend → client (`down`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    pub up: u64,
+    pub down: u64,
+}
+
+/// [`relay`], also saying how many bytes went each way.
+pub async fn relay_counted<C: ReadReady, B: ReadReady>(
+    client: &mut C,
+    backend: &mut B,
+    idle: Duration,
+) -> (RelayEnd, Moved) {
     let mut up = Pipe::new();
     let mut down = Pipe::new();
     let timer = sleep_until(Instant::now() + idle);
     tokio::pin!(timer);
-    poll_fn(|cx| {
+    let end = poll_fn(|cx| {
         let mut client_active = false;
         match up.poll_copy(cx, client, backend) {
             Progress::Eof => return Poll::Ready(RelayEnd::ClientClosed),
@@ -181,7 +201,12 @@ pub async fn relay<C: ReadReady, B: ReadReady>(
         ready!(timer.as_mut().poll(cx));
         Poll::Ready(RelayEnd::ClientTimedOut)
     })
-    .await
+    .await;
+    let moved = Moved {
+        up: up.moved,
+        down: down.moved,
+    };
+    (end, moved)
 }
 
 #[cfg(test)]

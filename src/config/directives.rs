@@ -116,9 +116,11 @@ directives! {
         Own, Here, MAIN, (2, 3), Warn,
         default none "-", "thread_pool name threads=number [max_queue=number];", "name and parameters";
     /// nginx's line format and levels; files (relative to the prefix), stderr, and syslog
-    /// over UDP or a unix socket (RFC 3164, as nginx sends it). `memory:` is rejected. Only
-    /// the first error_log of a context is used; a server's own error_log takes its sessions'
-    /// lines.
+    /// over UDP or a unix socket (RFC 3164, as nginx sends it). `memory:` is rejected. Every
+    /// error_log of a context gets the lines of its own level (`debug` logs debug lines;
+    /// `debug_mail` and the other `debug_*` points are accepted). The top-level ones get the
+    /// process lines; a mail{} or server{} one its sessions' (a server without one writes to
+    /// mail{}'s, else to the top-level ones).
     "error_log" error_log: Vec<LogTarget> = h::error_log,
         Own, Inherit, MAIN | MAIL_SERVER, ONE_MORE, Supported,
         default none "stderr error", "error_log file | stderr | syslog:server=address[,parameter=value] [level];", "log target and level";

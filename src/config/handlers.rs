@@ -4,6 +4,7 @@
 
 use super::declare::{Parts, Reading, Set, Slot};
 use super::directives::Settings;
+use super::log_target;
 use super::model::*;
 use super::parser::os_error;
 use super::url::{parse_url, UrlMode};
@@ -249,13 +250,14 @@ fn so_keepalive(v: &str, r: &mut Reading) -> Result<bool, Diagnostic> {
     Ok(true)
 }
 
+/// Every `error_log` of a context is kept, in order: nginx writes each line to every
+/// log of the chain whose level takes it.
 pub fn error_log(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
-    let target = parse_error_log(args, r)?;
-    if s.error_log.is_some() {
-        r.warn("only the first \"error_log\" of a context is used by mailproxy");
-        return Ok(());
+    let target = log_target::parse_target(args, r.prefix, &r.at.file).map_err(|m| r.emerg(m))?;
+    match &mut s.error_log {
+        Some(chain) => chain.value.push(target),
+        None => set(&mut s.error_log, vec![target], r),
     }
-    set(&mut s.error_log, vec![target], r);
     Ok(())
 }
 
@@ -393,47 +395,6 @@ fn protocol_for_port(port: u16) -> Option<Protocol> {
         25 | 465 | 587 => Some(Protocol::Smtp),
         _ => None,
     }
-}
-
-/// `error_log FILE|stderr|syslog:... [LEVEL]`.
-fn parse_error_log(args: &[String], r: &Reading) -> Result<LogTarget, Diagnostic> {
-    let sink = match args[0].as_str() {
-        "stderr" => LogSink::Stderr,
-        s if s.starts_with("syslog:") => {
-            let spec = &s["syslog:".len()..];
-            crate::syslog::parse(spec).map_err(|msg| r.emerg(msg))?;
-            LogSink::Syslog(spec.to_string())
-        }
-        s if s.starts_with("memory:") => {
-            let msg = "\"error_log\" directive is not supported by mailproxy: memory buffers are a debugging aid of nginx";
-            return Err(r.emerg(msg));
-        }
-        path => LogSink::File(resolve(r.prefix, path)),
-    };
-    let level = match args.get(1) {
-        None => LogLevel::Error,
-        Some(word) => {
-            log_level(word).ok_or_else(|| r.emerg(format!("invalid log level \"{word}\"")))?
-        }
-    };
-    if let Some(extra) = args.get(2) {
-        return Err(r.emerg(format!("invalid log level \"{extra}\"")));
-    }
-    Ok(LogTarget { sink, level })
-}
-
-fn log_level(word: &str) -> Option<LogLevel> {
-    Some(match word {
-        "emerg" => LogLevel::Emerg,
-        "alert" => LogLevel::Alert,
-        "crit" => LogLevel::Crit,
-        "error" => LogLevel::Error,
-        "warn" => LogLevel::Warn,
-        "notice" => LogLevel::Notice,
-        "info" => LogLevel::Info,
-        "debug" => LogLevel::Debug,
-        _ => return None,
-    })
 }
 
 /// A path as nginx's `ngx_conf_full_name` makes it: relative ones join `base`.

@@ -102,7 +102,7 @@ pub fn config(b: &Builder) -> Config {
         error_log: main
             .error_log
             .as_ref()
-            .and_then(|l| l.value.first().cloned()),
+            .map_or_else(Vec::new, |l| l.value.clone()),
         worker_processes: main.worker_processes(),
         user: main.user.as_ref().map(|u| u.value.clone()),
         worker_connections: u32::try_from(worker_connections).unwrap_or(u32::MAX),
@@ -145,7 +145,10 @@ fn server(scope: &Scope, mail: &Scope, conf_dir: &Path) -> Server {
             .unwrap_or_else(hostname),
         timeout: s.timeout(),
         max_errors: u32::try_from(s.max_errors()).unwrap_or(u32::MAX),
-        error_log: s.error_log.as_ref().and_then(|l| l.value.first().cloned()),
+        error_log: s
+            .error_log
+            .as_ref()
+            .map_or_else(Vec::new, |l| l.value.clone()),
         auth_http: AuthHttp {
             target: auth.target,
             host_header: auth.host_header,

@@ -12,6 +12,7 @@ pub mod directives_doc;
 mod foreign;
 pub mod handlers;
 pub mod lexer;
+pub mod log_target;
 pub mod merge;
 mod model;
 pub mod parser;
@@ -31,6 +32,7 @@ mod nginx_compare;
 #[cfg(test)]
 mod tests;
 
+pub use log_target::{level_name, timestamp, DebugPoints, SyslogServer, SyslogSpec};
 pub use model::*;
 
 /// The pid file when the config names none: mailproxy's own, never nginx's.
@@ -144,8 +146,8 @@ fn load_bytes(text: &[u8], path: &Path, options: &LoadOptions) -> Result<Loaded,
     }
     let files = std::mem::take(&mut parsed.files);
     let (mut config, warnings) = build::build(parsed, path, &conf_dir, &options.prefix)?;
-    if config.error_log.is_none() {
-        config.error_log = options.default_error_log.clone();
+    if config.error_log.is_empty() {
+        config.error_log.extend(options.default_error_log.clone());
     }
     Ok(Loaded {
         config,
@@ -219,14 +221,12 @@ pub fn report(path: &Path, result: &Result<Loaded, ConfigError>) -> (String, boo
     }
 }
 
-pub use crate::log::level_name;
-
 /// One diagnostic in nginx's error-log format.
 pub fn log_line(d: &Diagnostic) -> String {
     let pid = std::process::id();
     format!(
         "{} [{}] {pid}#{pid}: {d}\n",
-        crate::log::timestamp(),
+        timestamp(),
         level_name(d.level)
     )
 }

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::log_target::{DebugPoints, SyslogSpec};
+
 /// Where a directive or block stands, for messages in nginx's `in FILE:LINE` form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -37,8 +39,10 @@ pub struct Config {
     pub master_process: bool,
     /// The pid file: `pid`, else [`DEFAULT_PID`](super::DEFAULT_PID).
     pub pid: PathBuf,
-    /// Top-level `error_log`; `None` means nginx's compiled-in default (stderr on Debian).
-    pub error_log: Option<LogTarget>,
+    /// The top-level `error_log` lines, each taking the lines of its own level (nginx's
+    /// chain of logs); empty means nginx's compiled-in default (stderr on Debian). The
+    /// process lines go here, and the sessions' of a server with no log of its own.
+    pub error_log: Vec<LogTarget>,
     pub worker_processes: WorkerProcesses,
     /// `user name [group]`.
     pub user: Option<(String, Option<String>)>,
@@ -55,19 +59,21 @@ pub enum WorkerProcesses {
     Count(usize),
 }
 
-/// An `error_log` sink and its minimum level.
+/// One `error_log` line: a sink, its minimum level, and the debug points it takes
+/// (see [`log_target`](super::log_target)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogTarget {
     pub sink: LogSink,
     pub level: LogLevel,
+    pub debug: DebugPoints,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogSink {
     Stderr,
     File(PathBuf),
-    /// `syslog:server=...,facility=...,tag=...`, kept raw.
-    Syslog(String),
+    /// `syslog:server=...,facility=...,tag=...`.
+    Syslog(SyslogSpec),
 }
 
 /// nginx's error_log levels, most severe first.
@@ -113,8 +119,9 @@ pub struct Server {
     /// Pre-auth deadline and backend-login deadline (nginx's `timeout`).
     pub timeout: Duration,
     pub max_errors: u32,
-    /// Per-server `error_log`, if set.
-    pub error_log: Option<LogTarget>,
+    /// The server's `error_log` chain (its own lines, else mail{}'s); empty: its
+    /// sessions write to the main log, as in nginx.
+    pub error_log: Vec<LogTarget>,
     pub auth_http: AuthHttp,
     pub proxy: ProxySettings,
     pub imap: ImapSettings,

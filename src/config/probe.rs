@@ -40,7 +40,7 @@ pub fn check(config: &Config) -> Result<(), Diagnostic> {
             os_error(&e)
         ))
     })?;
-    let servers = config.servers.iter().filter_map(|s| s.error_log.as_ref());
+    let servers = config.servers.iter().flat_map(|s| s.error_log.iter());
     for target in config.error_log.iter().chain(servers) {
         if let LogTarget {
             sink: LogSink::File(path),

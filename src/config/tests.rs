@@ -109,11 +109,11 @@ mail {
     assert_eq!(c.user, Some(("www-data".into(), None)));
     assert_eq!(c.worker_processes, WorkerProcesses::Auto);
     assert_eq!(c.pid, PathBuf::from("/run/nginx.pid"));
-    let log = LogTarget {
-        sink: LogSink::File("/var/log/nginx/error.log".into()),
-        level: LogLevel::Info,
-    };
-    assert_eq!(c.error_log, Some(log));
+    let log = LogTarget::new(
+        LogSink::File("/var/log/nginx/error.log".into()),
+        LogLevel::Info,
+    );
+    assert_eq!(c.error_log, [log]);
     assert_eq!(c.worker_connections, 1024);
     assert_eq!(c.servers.len(), 2);
     let (tls, plain) = (&c.servers[0], &c.servers[1]);

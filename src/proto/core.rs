@@ -26,6 +26,9 @@ pub(crate) struct PreAuthCore {
     /// The APOP / CRAM-MD5 salt (with its CRLF), once made.
     pub salt: Option<Vec<u8>>,
     logs: VecDeque<String>,
+    /// The verb of the last command line handled (for the debug log); never an
+    /// argument. `SASL response` for a line that answers a SASL challenge.
+    pub command: Option<&'static str>,
     internal_error: &'static [u8],
     starttls: Starttls,
     /// The connection is TLS (implicit TLS, or after STARTTLS).
@@ -64,6 +67,7 @@ impl PreAuthCore {
             client: ClientLogin::default(),
             salt: None,
             logs: VecDeque::new(),
+            command: None,
             internal_error: settings.internal_error,
             starttls: settings.starttls,
             tls: settings.tls,
@@ -215,6 +219,10 @@ macro_rules! delegate_pre_auth_core {
 
         fn login(&self) -> &[u8] {
             self.core.login()
+        }
+
+        fn take_command(&mut self) -> Option<&'static str> {
+            self.core.command.take()
         }
     };
 }

@@ -152,6 +152,11 @@ pub trait PreAuth: Send {
     fn take_log(&mut self) -> Option<String> {
         None
     }
+    /// The verb of the command line just handled, once (`LOGIN`, `AUTH`, `SASL
+    /// response`), for the debug log: never an argument, so never a secret.
+    fn take_command(&mut self) -> Option<&'static str> {
+        None
+    }
     /// The login the client supplied so far (empty if none): nginx appends
     /// `, login: "<login>"` to every log line of the session once it is known.
     fn login(&self) -> &[u8] {

@@ -38,6 +38,16 @@ pub(crate) trait Verbs: Copy + Eq + 'static {
     fn keeps_spaces(self) -> bool {
         false
     }
+
+    /// The verb's name, for the debug log.
+    fn name(self) -> &'static str {
+        let name = Self::TABLE
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map(|(n, _)| *n);
+        name.and_then(|n| std::str::from_utf8(n).ok())
+            .unwrap_or("?")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

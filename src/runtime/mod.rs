@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::parser::os_error;
-use crate::config::{self, Config, Listen, LoadOptions, LogLevel, LogSink, LogTarget};
+use crate::config::{self, Config, Listen, LoadOptions, LogLevel};
 use crate::log;
 use crate::net::listener::{self, bind_all, BoundListener, Routes};
 use crate::net::tls;
@@ -68,16 +68,7 @@ pub fn start(path: PathBuf, load: LoadOptions) -> Result<(), StartError> {
     shared::init();
     let generation = load_generation(&path, &load)?;
     let config = &generation.config;
-    if let Some(target) = &config.error_log {
-        log::init(target).map_err(|e| match &target.sink {
-            LogSink::File(p) => StartError::emerg(format!(
-                "open() \"{}\" failed ({})",
-                p.display(),
-                os_error(&e)
-            )),
-            _ => StartError::emerg(format!("cannot open the error log ({e})")),
-        })?;
-    }
+    log::init_chain(&config.error_log).map_err(|e| StartError::emerg(e.to_string()))?;
     let bound = bind_at_start(&generation.routes)?;
     let user = if config.master_process {
         privileges::worker_user(config)
@@ -131,13 +122,7 @@ pub fn load_generation(path: &Path, load: &LoadOptions) -> Result<Generation, St
 /// After a reload: the new config's top-level `error_log` becomes the main log (stderr
 /// if it names none). On failure the old log stays.
 pub(crate) fn install_main_log(config: &Config) {
-    let target = config.error_log.clone().unwrap_or(LogTarget {
-        sink: LogSink::Stderr,
-        level: LogLevel::Error,
-    });
-    if let Err(e) = log::init(&target) {
-        log::write(LogLevel::Alert, &format!("could not open error log ({e})"));
-    }
+    log::install_main(&config.error_log);
 }
 
 /// Binds every listen; an address in use is tried again [`BIND_TRIES`] times, as
@@ -209,16 +194,13 @@ pub fn plan(config: Config) -> Result<Generation, StartError> {
             }
             None => None,
         };
-        let log = match &conf.error_log {
-            Some(target) => Some(log::Log::open(target).map_err(|e| {
-                StartError::emerg(format!(
-                    "open() error log of server in {} failed ({})",
-                    conf.location,
-                    os_error(&e)
-                ))
-            })?),
-            None => None,
-        };
+        let log = log::Log::open(&conf.error_log).map_err(|e| {
+            StartError::emerg(format!(
+                "open() error log of server in {} failed ({})",
+                conf.location,
+                os_error(&e.error)
+            ))
+        })?;
         servers.push(Arc::new(ServerPlan {
             conf: conf.clone(),
             tls,

@@ -350,6 +350,14 @@ fn prepare_reload(
     Ok((generation, plan))
 }
 
+/// The log of a listening socket, as nginx's `ls->log`: its first server's chain (else
+/// the main log), where accept failures go.
+fn listening_log(assignment: &watch::Receiver<Arc<Assignment>>) -> Option<Arc<log::Log>> {
+    let current = assignment.borrow();
+    let server = current.routes.routes.first().map_or(0, |r| r.server);
+    current.servers.get(server).and_then(|s| s.log.clone())
+}
+
 async fn accept_loop(
     socket: TcpListener,
     assignment: watch::Receiver<Arc<Assignment>>,
@@ -359,7 +367,8 @@ async fn accept_loop(
         let (stream, peer) = match socket.accept().await {
             Ok(pair) => pair,
             Err(e) => {
-                log::write(
+                log::write_to(
+                    listening_log(&assignment).as_deref(),
                     LogLevel::Alert,
                     &format!("accept() failed ({})", os_error(&e)),
                 );
@@ -370,7 +379,8 @@ async fn accept_loop(
         };
         let Some(slot) = limits.admit() else {
             let cap = limits.cap.load(Ordering::Relaxed);
-            log::write(
+            log::write_to(
+                listening_log(&assignment).as_deref(),
                 LogLevel::Alert,
                 &format!("{cap} worker_connections are not enough"),
             );

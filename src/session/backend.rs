@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use super::UPSTREAM_TIMED_OUT;
+use super::{SessionLog, UPSTREAM_TIMED_OUT};
 use crate::config::LogLevel;
 use crate::error::os_error;
 use crate::proto::{BackendLogin, LoginStep};
@@ -70,7 +70,9 @@ pub async fn connect_and_login(
     proxy_header: Option<Vec<u8>>,
     mut login: Box<dyn BackendLogin>,
     deadline: Instant,
+    log: &SessionLog,
 ) -> BackendOutcome {
+    log.debug_event(format_args!("connect to upstream {addr}"));
     let mut stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(source)) => {
@@ -82,6 +84,7 @@ pub async fn connect_and_login(
         Err(_) => return failed(BackendError::TimedOut, "connecting to upstream"),
     };
     let _ = stream.set_nodelay(true);
+    log.debug_event(format_args!("connected to upstream {addr}"));
     if let Some(header) = proxy_header {
         let write = timeout_at(deadline, stream.write_all(&header)).await;
         if let Err(e) = write.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
@@ -109,13 +112,21 @@ pub async fn connect_and_login(
             match step {
                 LoginStep::NeedMore => break,
                 LoginStep::Send(bytes) => {
+                    log.debug_mail(format_args!(
+                        "mail proxy {} ({} bytes)",
+                        login.log_action(),
+                        bytes.len()
+                    ));
                     let write = timeout_at(deadline, stream.write_all(&bytes)).await;
                     if !matches!(write, Ok(Ok(()))) {
                         return failed(BackendError::Write, login.log_action());
                     }
                     step = LoginStep::NeedMore;
                 }
-                LoginStep::Done(reply) => return BackendOutcome::LoggedIn(stream, reply),
+                LoginStep::Done(reply) => {
+                    log.debug_mail(format_args!("mail proxy upstream login done"));
+                    return BackendOutcome::LoggedIn(stream, reply);
+                }
                 LoginStep::Failed(f) => {
                     return BackendOutcome::Refused {
                         buffered: f.buffered,

@@ -18,7 +18,7 @@ use crate::config::{LogLevel, Server};
 use crate::log::escape;
 use crate::net::ClientStream;
 use crate::proto::{Action, Credentials, PreAuth};
-use crate::relay::{relay, RelayEnd};
+use crate::relay::{relay_counted, RelayEnd};
 
 /// Largest single read from a client during the pre-auth dialogue.
 const READ_CHUNK: usize = 4096;
@@ -145,6 +145,8 @@ impl Dialogue {
             }
             replied = false;
             let action = self.machine.next_action();
+            self.log
+                .debug_command(self.conf().protocol, self.machine.take_command());
             while let Some(message) = self.machine.take_log() {
                 self.log.info(&message, Some("in auth state"));
             }
@@ -189,7 +191,7 @@ impl Dialogue {
         let plain = std::mem::replace(&mut self.client, ClientStream::Detached);
         match timeout_at(self.deadline, plain.into_tls(&ctx)).await {
             Ok(Ok(tls)) => {
-                self.client = tls;
+                self.client = self.log.debug_tls(tls);
                 self.log.starttls = true;
                 let conf = &self.server.conf;
                 let action = "in starttls state";
@@ -231,8 +233,13 @@ impl Dialogue {
         let request = self.auth_request(creds);
         let have_password = request.password_for_backend().is_some();
         loop {
+            self.log
+                .debug_auth_request(&self.conf().auth_http, self.attempt);
             let outcome = match auth::query(&self.conf().auth_http, &request).await {
-                Ok(response) => response.outcome(self.conf().protocol, have_password),
+                Ok(response) => self
+                    .log
+                    .debug_auth_answer(&response)
+                    .outcome(self.conf().protocol, have_password),
                 Err(e) => Err(e),
             };
             match outcome {
@@ -313,7 +320,7 @@ impl Dialogue {
         drop(password);
         let deadline = Instant::now() + conf.timeout;
         let proxy_header = accept::backend_proxy_header(&conf, &self.peer);
-        let outcome = connect_and_login(addr, proxy_header, steps, deadline).await;
+        let outcome = connect_and_login(addr, proxy_header, steps, deadline, &self.log).await;
         let (mut upstream, reply) = match outcome {
             BackendOutcome::LoggedIn(stream, reply) => (stream, reply),
             BackendOutcome::Failed { error, action } => {
@@ -391,7 +398,10 @@ impl LoggedIn {
             mut upstream,
             log,
         } = self;
-        let end = relay(&mut client, &mut upstream, server.conf.proxy.timeout).await;
+        log.debug_mail(format_args!("mail proxy relay start"));
+        let (end, moved) =
+            relay_counted(&mut client, &mut upstream, server.conf.proxy.timeout).await;
+        log.debug_relay_end(&end, moved);
         match end {
             RelayEnd::ClientTimedOut => log.info(CLIENT_TIMED_OUT, Some("proxying")),
             RelayEnd::ClientError(e) | RelayEnd::BackendError(e) => {

@@ -80,6 +80,7 @@ pub async fn serve(server: Arc<ServerPlan>, accepted: Accepted) -> Option<Logged
         login: None,
         upstream: None,
     };
+    log.debug_event(format_args!("accept: {peer} on {}", log.server));
     log.bare(
         LogLevel::Info,
         &format!("client {peer} connected to {}", log.server),
@@ -105,7 +106,7 @@ pub async fn serve(server: Arc<ServerPlan>, accepted: Accepted) -> Option<Logged
             return None;
         };
         match Box::pin(timeout_at(accept_deadline, client.into_tls(ctx))).await {
-            Ok(Ok(tls)) => client = tls,
+            Ok(Ok(tls)) => client = log.debug_tls(tls),
             Ok(Err(e)) => {
                 log.info(&e.to_string(), Some("SSL handshaking"));
                 return None;

@@ -224,6 +224,10 @@ impl ImapPreAuth {
     }
 
     fn handle_line(&mut self) -> Outcome {
+        self.core.command = Some(match self.expecting {
+            Expecting::Sasl(_) => "SASL response",
+            Expecting::Command => self.parser.command.name(),
+        });
         let args = std::mem::take(&mut self.parser.args);
         if let Expecting::Sasl(wait) = self.expecting {
             let response = args.first().map(Vec::as_slice).unwrap_or_default();

@@ -31,6 +31,21 @@ pub(super) enum Command {
     Authenticate,
 }
 
+impl Command {
+    /// The command's name, for the debug log.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Command::None => "(unknown)",
+            Command::Login => "LOGIN",
+            Command::Logout => "LOGOUT",
+            Command::Capability => "CAPABILITY",
+            Command::Noop => "NOOP",
+            Command::Starttls => "STARTTLS",
+            Command::Authenticate => "AUTHENTICATE",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Start,

@@ -206,6 +206,10 @@ impl Pop3PreAuth {
             .map(<[u8]>::to_vec)
             .collect();
         let command = self.parser.verb();
+        self.core.command = Some(match self.expecting {
+            Expecting::Sasl(_) => "SASL response",
+            _ => command.map_or("(unknown)", crate::proto::verb_line::Verbs::name),
+        });
         match self.expecting {
             Expecting::Command => match command {
                 Some(Command::User) => self.user(&args),

@@ -246,6 +246,13 @@ impl SmtpPreAuth {
     }
 
     fn handle_line(&mut self) -> Outcome {
+        self.core.command = Some(match self.expecting {
+            Expecting::Sasl(_) => "SASL response",
+            Expecting::Command => self
+                .parser
+                .verb()
+                .map_or("(unknown)", crate::proto::verb_line::Verbs::name),
+        });
         if let Expecting::Sasl(wait) = self.expecting {
             let response = self
                 .parser
