@@ -91,6 +91,11 @@ fn test_config(path: &Path, load: &LoadOptions, opts: &Options) -> bool {
 /// nginx loads certificates and keys while testing; so do we, by building every
 /// server's TLS context. Its errors have no FILE:LINE, as nginx's (§19.7).
 fn check_tls(loaded: config::Loaded) -> Result<config::Loaded, config::ConfigError> {
+    // The contexts' warnings (e.g. `ssl_dhparam` on AWS-LC) are `[warn]` lines on stderr.
+    let _ = log::init(&LogTarget {
+        sink: LogSink::Stderr,
+        level: LogLevel::Warn,
+    });
     match runtime::prepare_servers(loaded.config.clone()) {
         Ok(_) => Ok(loaded),
         Err(e) => Err(config::ConfigError {

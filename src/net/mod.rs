@@ -8,7 +8,11 @@ pub mod dns;
 pub mod listener;
 pub mod proxy_protocol;
 pub mod tls;
+mod tls_conf;
+mod tls_errors;
+pub mod tls_lib;
 mod tls_socket;
+pub mod tls_words;
 
 use std::io;
 use std::pin::Pin;
@@ -42,7 +46,9 @@ impl ClientStream {
             tls @ ClientStream::Tls(_) => return Ok(tls),
             ClientStream::Detached => return Err(detached()),
         };
-        let ssl = Ssl::new(ctx).map_err(io::Error::other)?;
+        let mut ssl = Ssl::new(ctx).map_err(io::Error::other)?;
+        // Frees the handshake configuration once the handshake is done (AWS-LC).
+        tls_lib::shed_handshake_config(&mut ssl);
         let mut stream = SslStream::new(ssl, TlsSocket::new(tcp)).map_err(io::Error::other)?;
         Pin::new(&mut stream)
             .accept()
@@ -78,14 +84,7 @@ fn handshake_error(e: &openssl::ssl::Error) -> String {
     let errors: Vec<String> = stack
         .errors()
         .iter()
-        .map(|err| {
-            format!(
-                "error:{:08X}:{}::{}",
-                err.code(),
-                err.library().unwrap_or(""),
-                err.reason().unwrap_or("")
-            )
-        })
+        .map(|err| tls_words::ErrorText::from_library(err).error_string())
         .collect();
     format!("SSL_do_handshake() failed (SSL: {})", errors.join(":"))
 }
