@@ -50,10 +50,14 @@ impl ClientStream {
         // Frees the handshake configuration once the handshake is done (AWS-LC).
         tls_lib::shed_handshake_config(&mut ssl);
         let mut stream = SslStream::new(ssl, TlsSocket::new(tcp)).map_err(io::Error::other)?;
-        Pin::new(&mut stream)
-            .accept()
-            .await
-            .map_err(|e| io::Error::other(handshake_error(&e)))?;
+        if let Err(e) = Pin::new(&mut stream).accept().await {
+            let alert = stream.get_mut().take_held_alert();
+            if let Some(alert) = alert.filter(|_| !openssl_is_silent(&e)) {
+                use tokio::io::AsyncWriteExt;
+                let _ = stream.get_mut().tcp_mut().write_all(&alert).await;
+            }
+            return Err(io::Error::other(handshake_error(&e)));
+        }
         stream.get_mut().coalesce();
         Ok(ClientStream::Tls(Box::new(stream)))
     }
@@ -87,6 +91,23 @@ fn handshake_error(e: &openssl::ssl::Error) -> String {
         .map(|err| tls_words::ErrorText::from_library(err).error_string())
         .collect();
     format!("SSL_do_handshake() failed (SSL: {})", errors.join(":"))
+}
+
+/// Whether OpenSSL 3.0 fails this handshake without an alert: when the client's first
+/// record is not TLS at all (`ssl3_get_record`: wrong version number, or an HTTP or
+/// proxy request). AWS-LC answers those with an alert, which is then not sent.
+fn openssl_is_silent(e: &openssl::ssl::Error) -> bool {
+    const SILENT: [&str; 3] = [
+        "wrong version number",
+        "http request",
+        "https proxy request",
+    ];
+    e.ssl_error().is_some_and(|stack| {
+        stack.errors().iter().any(|err| {
+            let text = tls_words::ErrorText::from_library(err);
+            text.library == "SSL routines" && SILENT.contains(&text.reason.as_ref())
+        })
+    })
 }
 
 fn detached() -> io::Error {

@@ -82,11 +82,20 @@ pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls
     }
     if let Some(path) = &tls.dhparam {
         let pem = read(path, TlsFile::DhParams)?;
-        let dh = Dh::params_from_pem(&pem).map_err(openssl_err(format!(
-            "PEM_read_bio_DHparams(\"{}\")",
-            path.display()
-        )))?;
-        set_dh(&mut b, &dh, path, &mut warnings)?;
+        match Dh::params_from_pem(&pem) {
+            Ok(dh) => set_dh(&mut b, &dh, path, &mut warnings)?,
+            // OpenSSL also reads X9.42 parameters (`openssl dhparam -dsaparam`); AWS-LC
+            // does not, and would not use them anyway.
+            Err(_) if cfg!(feature = "aws-lc") && is_x942_pem(&pem) => {
+                warnings.push(DHPARAM_NO_EFFECT.into());
+            }
+            Err(e) => {
+                return Err(openssl_err(format!(
+                    "PEM_read_bio_DHparams(\"{}\")",
+                    path.display()
+                ))(e))
+            }
+        }
     }
     set_groups(&mut b, &tls.ecdh_curve, &mut warnings)?;
     set_session_cache(&mut b, tls)?;
@@ -158,6 +167,15 @@ fn set_dh(
         "SSL_CTX_set_tmp_dh(\"{}\")",
         path.display()
     )))
+}
+
+/// Whether the file holds a PEM block of X9.42 DH parameters.
+fn is_x942_pem(pem: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(pem);
+    let Some(start) = text.find("-----BEGIN X9.42 DH PARAMETERS-----") else {
+        return false;
+    };
+    text[start..].contains("-----END X9.42 DH PARAMETERS-----")
 }
 
 /// The `[warn]` for `ssl_dhparam` on AWS-LC (docs/nginx-differences.md).
