@@ -375,3 +375,114 @@ pub(super) mod imp {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use openssl::ssl::{SslMethod, SslOptions};
+
+    use super::*;
+
+    fn run(commands: &[(&str, &str)]) -> (SslContextBuilder, Result<(), String>, Vec<String>) {
+        let mut b = SslContextBuilder::new(SslMethod::tls_server()).unwrap();
+        let commands: Vec<(String, String)> = commands
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut warnings = Vec::new();
+        let r = apply(&mut b, &commands, &mut warnings).map_err(|e| e.0);
+        (b, r, warnings)
+    }
+
+    /// nginx 1.22.1 on OpenSSL 3.0, `nginx -t`, for each refused command.
+    #[test]
+    fn refusals_read_as_nginx_s() {
+        let cases = [
+            (
+                ("Foo", "bar"),
+                "SSL_CONF_cmd(\"Foo\", \"bar\") failed (SSL: error:0A000182:SSL routines::\
+                 unknown cmd name:cmd=Foo)",
+            ),
+            (
+                ("Ciphersuites", "TLS_BOGUS"),
+                "SSL_CONF_cmd(\"Ciphersuites\", \"TLS_BOGUS\") failed (SSL: error:0A0000B9:SSL \
+                 routines::no cipher match error:0A000180:SSL routines::bad value:\
+                 cmd=Ciphersuites, value=TLS_BOGUS)",
+            ),
+            (
+                ("Options", "Bogus"),
+                "SSL_CONF_cmd(\"Options\", \"Bogus\") failed (SSL: error:0A000180:SSL routines::\
+                 bad value:cmd=Options, value=Bogus)",
+            ),
+            (
+                ("Groups", "X25519:nonsense"),
+                "SSL_CONF_cmd(\"Groups\", \"X25519:nonsense\") failed (SSL: error:0A080106:SSL \
+                 routines::passed invalid argument:group 'nonsense' cannot be set \
+                 error:0A000180:SSL routines::bad value:cmd=Groups, value=X25519:nonsense)",
+            ),
+            (
+                ("MinProtocol", "bogus"),
+                "SSL_CONF_cmd(\"MinProtocol\", \"bogus\") failed (SSL: error:0A000180:SSL \
+                 routines::bad value:cmd=MinProtocol, value=bogus)",
+            ),
+            (
+                ("SignatureAlgorithms", "bogus"),
+                "SSL_CONF_cmd(\"SignatureAlgorithms\", \"bogus\") failed (SSL: error:0A000180:\
+                 SSL routines::bad value:cmd=SignatureAlgorithms, value=bogus)",
+            ),
+            (
+                ("Certificate", "/nonexistent/mailproxy.pem"),
+                "SSL_CONF_cmd(\"Certificate\", \"/nonexistent/mailproxy.pem\") failed (SSL: \
+                 error:80000002:system library::No such file or directory:calling \
+                 fopen(/nonexistent/mailproxy.pem, r) error:10080002:BIO routines::system lib \
+                 error:0A080002:SSL routines::system lib error:0A000180:SSL routines::bad \
+                 value:cmd=Certificate, value=/nonexistent/mailproxy.pem)",
+            ),
+        ];
+        for ((key, value), nginx) in cases {
+            let (_, r, _) = run(&[(key, value)]);
+            assert_eq!(r.unwrap_err(), nginx);
+        }
+    }
+
+    #[test]
+    fn options_and_protocols_are_applied() {
+        let (b, r, _) = run(&[("Options", "-SessionTicket,ServerPreference")]);
+        r.unwrap();
+        let options = b.options();
+        assert!(options.contains(SslOptions::NO_TICKET));
+        assert!(options.contains(SslOptions::CIPHER_SERVER_PREFERENCE));
+        let (b, r, _) = run(&[
+            ("Options", "ServerPreference"),
+            ("Options", "-ServerPreference"),
+        ]);
+        r.unwrap();
+        assert!(!b.options().contains(SslOptions::CIPHER_SERVER_PREFERENCE));
+        // Names are case-insensitive, as in SSL_CONF_cmd's file mode.
+        let (_, r, _) = run(&[
+            ("minprotocol", "TLSv1.2"),
+            ("MaxProtocol", "TLSv1.3"),
+            ("ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"),
+            ("Curves", "P-256:X25519"),
+            ("SignatureAlgorithms", "RSA-PSS+SHA256:ECDSA+SHA256"),
+        ]);
+        r.unwrap();
+    }
+
+    #[test]
+    fn what_aws_lc_cannot_do_is_a_warning() {
+        let (_, r, warnings) = run(&[("Groups", "X448:X25519"), ("Options", "PrioritizeChaCha")]);
+        r.unwrap();
+        if cfg!(feature = "aws-lc") {
+            assert_eq!(
+                warnings,
+                [
+                    "X448 in \"Groups\" is ignored: this mailproxy uses AWS-LC, which has no X448",
+                    "\"ssl_conf_command Options PrioritizeChaCha\" has no effect: this mailproxy \
+                     uses AWS-LC, which has no such option",
+                ]
+            );
+        } else {
+            assert!(warnings.is_empty(), "{warnings:?}");
+        }
+    }
+}

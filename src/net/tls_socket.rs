@@ -202,7 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_first_lone_alert_is_held_and_anything_after_it_follows_it() {
-        let (mut sock, mut peer) = pair().await;
+        let (mut sock, peer) = pair().await;
         let alert = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
         sock.write_all(&alert).await.unwrap();
         let mut probe = [0u8; 1];
