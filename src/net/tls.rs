@@ -285,9 +285,26 @@ fn set_protocols(
                 .into()
         });
     }
+    let old_listed = set.tlsv1 || set.tlsv1_1;
+    let seclevel_0 = ciphers.contains("@SECLEVEL=0");
+    // OpenSSL 3.0 refuses TLS 1.0 and 1.1 at its default security level, so nginx on
+    // Debian 12 never negotiates them unless the cipher string says `@SECLEVEL=0`.
+    // AWS-LC has no security levels and would; it is given what OpenSSL would do. (If
+    // nothing newer is listed they stay, and every such handshake succeeds where
+    // nginx's fail: docs/nginx-differences.md.)
+    let drop_old =
+        cfg!(feature = "aws-lc") && old_listed && !seclevel_0 && (set.tlsv1_2 || set.tlsv1_3);
     let versions = [
-        (set.tlsv1, SslVersion::TLS1, SslOptions::NO_TLSV1),
-        (set.tlsv1_1, SslVersion::TLS1_1, SslOptions::NO_TLSV1_1),
+        (
+            set.tlsv1 && !drop_old,
+            SslVersion::TLS1,
+            SslOptions::NO_TLSV1,
+        ),
+        (
+            set.tlsv1_1 && !drop_old,
+            SslVersion::TLS1_1,
+            SslOptions::NO_TLSV1_1,
+        ),
         (set.tlsv1_2, SslVersion::TLS1_2, SslOptions::NO_TLSV1_2),
         (set.tlsv1_3, SslVersion::TLS1_3, SslOptions::NO_TLSV1_3),
     ];
@@ -297,14 +314,18 @@ fn set_protocols(
             "no protocol of \"ssl_protocols\" is supported by this {lib} (enable TLSv1.2 or TLSv1.3)"
         )));
     };
-    // AWS-LC has no security levels: TLS 1.0 and 1.1 work as listed.
-    if (set.tlsv1 || set.tlsv1_1) && !ciphers.contains("@SECLEVEL=0") && !cfg!(feature = "aws-lc") {
-        warnings.push(
+    if old_listed && !seclevel_0 {
+        warnings.push(if cfg!(feature = "aws-lc") {
+            "TLSv1 and TLSv1.1 in \"ssl_protocols\" are not enabled: OpenSSL 3.0 refuses them at \
+             its default security level, and this mailproxy does the same on AWS-LC; add \
+             \":@SECLEVEL=0\" to \"ssl_ciphers\" to allow them"
+                .into()
+        } else {
             "TLSv1 and TLSv1.1 in \"ssl_protocols\" are refused by the OpenSSL this mailproxy \
              uses at its default security level; add \":@SECLEVEL=0\" to \"ssl_ciphers\" to \
              allow them"
-                .into(),
-        );
+                .into()
+        });
     }
     b.set_min_proto_version(Some(versions[lo].1))
         .map_err(openssl_err("SSL_CTX_set_min_proto_version()".into()))?;
