@@ -1,7 +1,6 @@
 //! The TLS library under the `ssl_*` directives: `ssl_conf_command` reaches the
 //! handshake, and what the library cannot do is said at `-t` (issue #12).
 
-#[allow(dead_code)]
 mod common;
 
 use std::process::{Command, Stdio};
