@@ -327,6 +327,17 @@ pub fn from_aws_lc(lib: i32, reason: i32, reason_text: &str, data: Option<String
             data,
         };
     }
+    if (lib, reason) == (17, 112) {
+        // AWS-LC's BIO_R_SYS_LIB after a failed fopen: OpenSSL 3.0 raises the common
+        // ERR_R_SYS_LIB there (`error:10080002:BIO routines::system lib`), not its own,
+        // unused BIO_R_SYS_LIB.
+        return ErrorText {
+            code: (32 << 23) | RFLAG_COMMON | 2,
+            library,
+            reason: Cow::Borrowed("system lib"),
+            data,
+        };
+    }
     if let Ok(found) = super::tls_errors::REASONS
         .binary_search_by_key(&(lib as u8, reason as u16), |&(l, r, _)| (l, r))
     {
@@ -453,7 +464,11 @@ mod tests {
         );
         let bio = from_aws_lc(17, 110, "NO_SUCH_FILE", None);
         assert_eq!(bio.with_data(), "error:10000080:BIO routines::no such file");
-        // ERR_R_SYS_LIB from BIO: OpenSSL 3.0's `error:10080002:BIO routines::system lib`.
+        // A file that cannot be read (nginx-compat/startup.py unreadable_key): AWS-LC's
+        // BIO_R_SYS_LIB and its common ERR_R_SYS_LIB both read as OpenSSL 3.0's
+        // `error:10080002:BIO routines::system lib`.
+        let bio = from_aws_lc(17, 112, "SYS_LIB", None);
+        assert_eq!(bio.with_data(), "error:10080002:BIO routines::system lib");
         let bio = from_aws_lc(17, 2, "system library", None);
         assert_eq!(bio.with_data(), "error:10080002:BIO routines::system lib");
         let pem = from_aws_lc(9, 110, "NO_START_LINE", None);
