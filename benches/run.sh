@@ -3,13 +3,14 @@
 # nginx.conf, auth_http server, IMAP backend and TLS certificate, and prints (and writes into
 # docs/performance.md) a table of mailproxy/nginx ratios. See docs/performance.md.
 #
-#   bash benches/run.sh [--quick] [--tls12] [--nginx-only] [--no-doc]
+#   bash benches/run.sh [--quick] [--tls12] [--rsa] [--nginx-only] [--no-doc]
 #
 #   --quick       short run (< 2 min): 4 s windows, one round, idle tests at 1,000 and 5,000
 #   (full: 15 s windows, three rounds in alternating order, idle tests up to 9,000)
 #   --tls12       both proxies with `ssl_protocols TLSv1.2;` (default: `TLSv1.2 TLSv1.3`, set in
 #                 both configs: nginx 1.22.1's default is TLS 1.2 only, mailproxy's adds 1.3,
 #                 and the comparison must be of the same handshake)
+#   --rsa         an RSA-2048 certificate for both proxies (default: ECDSA P-256)
 #   --nginx-only  skip mailproxy (harness check)
 #   --no-doc      print the table only, leave docs/performance.md alone
 #
@@ -18,16 +19,17 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND="bash benches/run.sh${*:+ $*}"
-QUICK=0 TLS12=0 WANT_MAILPROXY=1 WRITE_DOC=1
+QUICK=0 TLS12=0 RSA=0 WANT_MAILPROXY=1 WRITE_DOC=1
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for arg in "$@"; do
     case $arg in
         --quick) QUICK=1 ;;
         --tls12) TLS12=1 ;;
+        --rsa) RSA=1 ;;
         --tls13) ;; # the default; kept so that older command lines still work
         --nginx-only) WANT_MAILPROXY=0 ;;
         --no-doc) WRITE_DOC=0 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -89,7 +91,12 @@ done
 BACKEND_PORT=$BASE AUTH_PORT=$((BASE + 1))
 declare -A PORT=([nginx]=$((BASE + 2)) [mailproxy]=$((BASE + 3)) [mailproxy-keepalive]=$((BASE + 4)))
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+if (( RSA )); then
+    KEY_ARGS=(-newkey rsa:2048)
+else
+    KEY_ARGS=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
+fi
+openssl req -x509 "${KEY_ARGS[@]}" -nodes -days 2 \
     -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
 # One template for both proxies; only the port and the pid/log paths differ.
@@ -277,7 +284,7 @@ mem_total=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 nginx_version=$(nginx -v 2>&1 | sed 's/^nginx version: //')
 nginx_openssl=$(nginx -V 2>&1 | grep -o 'built with OpenSSL.*' || true)
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-tls=$([[ $TLS12 == 1 ]] && echo "TLS 1.2 only (ssl_protocols TLSv1.2 in both configs): ECDHE-ECDSA-AES256-GCM-SHA384" || echo "TLS 1.3 (ssl_protocols TLSv1.2 TLSv1.3 in both configs): TLS_AES_256_GCM_SHA384, two session tickets")
+tls=$([[ $TLS12 == 1 ]] && echo "TLS 1.2 only (ssl_protocols TLSv1.2 in both configs): ECDHE-$( (( RSA )) && echo RSA || echo ECDSA)-AES256-GCM-SHA384" || echo "TLS 1.3 (ssl_protocols TLSv1.2 TLSv1.3 in both configs): TLS_AES_256_GCM_SHA384, two session tickets")
 SECTION=$WORK/section.md
 {
     echo "<!-- bench:begin (written by benches/run.sh; edits inside are overwritten) -->"
@@ -286,8 +293,8 @@ SECTION=$WORK/section.md
     echo "- command: \`$COMMAND\` ($( (( QUICK )) && echo "quick: ${WINDOW} s windows, 1 round" || echo "full: ${WINDOW} s windows, ${ROUNDS} rounds, medians")), $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- machine: $(nproc) cores ($cpu_model), $mem_total, Linux $(uname -r); load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- $nginx_version ($nginx_openssl) + libnginx-mod-mail; mailproxy commit $commit"
-    echo "- $(openssl version); $(rustc -V)"
-    echo "- TLS: self-signed ECDSA P-256 certificate, $tls; full handshake on every connection"
+    echo "- mailproxy's TLS library: $("$WORK/bin/mailproxy" -V 2>&1 | sed -n 's/^built with //p'); $(openssl version) on the system; $(rustc -V)"
+    echo "- TLS: self-signed $( (( RSA )) && echo "RSA-2048" || echo "ECDSA P-256") certificate, $tls; full handshake on every connection"
     [[ -n $MAILPROXY_NOTE ]] && echo "- **$MAILPROXY_NOTE**"
     echo
     echo "$TABLE"

@@ -91,6 +91,8 @@ fn test_config(path: &Path, load: &LoadOptions, opts: &Options) -> bool {
 /// plan start-up builds (TLS contexts, pre-auth lines, logs, listen groups; nothing is
 /// bound). Its errors have no FILE:LINE, as nginx's (§19.7).
 fn check_tls(loaded: config::Loaded) -> Result<config::Loaded, config::ConfigError> {
+    // The contexts' warnings (e.g. `ssl_dhparam` on AWS-LC) are `[warn]` lines on stderr.
+    let _ = log::init(&LogTarget::new(LogSink::Stderr, LogLevel::Warn));
     match runtime::plan(loaded.config.clone()) {
         Ok(_) => Ok(loaded),
         Err(e) => Err(config::ConfigError {

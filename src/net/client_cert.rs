@@ -5,12 +5,13 @@
 //! verdict. The session then asks [`check`] whether the client may go on, and
 //! [`describe`] what the auth server is told in the `Auth-SSL-*` headers.
 
-use std::ffi::{c_int, c_ulong, c_void};
-
 use foreign_types::ForeignTypeRef;
 use openssl::hash::MessageDigest;
 use openssl::ssl::SslRef;
-use openssl::x509::{X509NameRef, X509Ref, X509VerifyResult};
+use openssl::x509::{X509Ref, X509VerifyResult};
+
+use super::tls_lib::rfc2253;
+use super::tls_words::verify_error;
 
 use crate::auth::SslInfo;
 use crate::config::VerifyClient;
@@ -60,14 +61,12 @@ pub fn check(ssl: &SslRef, mode: VerifyClient) -> Result<(), CertRefusal> {
         return Ok(());
     }
     let result = ssl.verify_result();
-    let code = result.as_raw();
+    // Code and text in OpenSSL 3.0's words, whichever library verified.
+    let (code, reason) = verify_error(result.as_raw());
     if result != X509VerifyResult::OK
         && !(mode == VerifyClient::OptionalNoCa && tolerated_without_ca(code))
     {
-        return Err(CertRefusal::Invalid {
-            code,
-            reason: result.error_string(),
-        });
+        return Err(CertRefusal::Invalid { code, reason });
     }
     if mode == VerifyClient::On && ssl.peer_certificate().is_none() {
         return Err(CertRefusal::Missing);
@@ -113,7 +112,7 @@ pub fn describe(ssl: &SslRef, mode: VerifyClient) -> SslInfo {
     info.verify = Some(if result == X509VerifyResult::OK {
         "SUCCESS".into()
     } else {
-        format!("FAILED:{}", result.error_string())
+        format!("FAILED:{}", verify_error(result.as_raw()).1)
     });
     info.subject = rfc2253(cert.subject_name());
     info.issuer = rfc2253(cert.issuer_name());
@@ -141,49 +140,6 @@ fn serial_hex(cert: &X509Ref) -> String {
     let sign = if bn.is_negative() { "-" } else { "" };
     let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
     format!("{sign}{hex}")
-}
-
-extern "C" {
-    // Part of libcrypto, not bound by openssl-sys.
-    fn X509_NAME_print_ex(
-        out: *mut openssl_sys::BIO,
-        name: *const openssl_sys::X509_NAME,
-        indent: c_int,
-        flags: c_ulong,
-    ) -> c_int;
-}
-
-/// `XN_FLAG_RFC2253`: RFC 2253 escaping, `,`/`+` separators, reversed order, short
-/// names, unknown fields dumped.
-const XN_FLAG_RFC2253: c_ulong = 0x0111_0317;
-const BIO_CTRL_PENDING: c_int = 10;
-
-/// The name as `X509_NAME_print_ex(..., XN_FLAG_RFC2253)` prints it, e.g.
-/// `CN=client user,O=Example Org`.
-fn rfc2253(name: &X509NameRef) -> Option<String> {
-    // SAFETY: a fresh memory BIO, written by X509_NAME_print_ex with a valid name,
-    // read back for exactly the pending length into a buffer of that size, then freed.
-    unsafe {
-        let bio = openssl_sys::BIO_new(openssl_sys::BIO_s_mem());
-        if bio.is_null() {
-            return None;
-        }
-        let mut text = None;
-        if X509_NAME_print_ex(bio, name.as_ptr(), 0, XN_FLAG_RFC2253) >= 0 {
-            let pending = openssl_sys::BIO_ctrl(bio, BIO_CTRL_PENDING, 0, std::ptr::null_mut());
-            let len = usize::try_from(pending).unwrap_or(0);
-            let mut buf = vec![0u8; len];
-            let read = openssl_sys::BIO_read(
-                bio,
-                buf.as_mut_ptr().cast::<c_void>(),
-                c_int::try_from(len).unwrap_or(0),
-            );
-            buf.truncate(usize::try_from(read).unwrap_or(0));
-            text = Some(String::from_utf8_lossy(&buf).into_owned());
-        }
-        openssl_sys::BIO_free_all(bio);
-        text
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,11 @@ pub mod dns;
 pub mod listener;
 pub mod proxy_protocol;
 pub mod tls;
+mod tls_conf;
+mod tls_errors;
+pub mod tls_lib;
 mod tls_socket;
+pub mod tls_words;
 
 use std::io;
 use std::pin::Pin;
@@ -42,12 +46,18 @@ impl ClientStream {
             tls @ ClientStream::Tls(_) => return Ok(tls),
             ClientStream::Detached => return Err(detached()),
         };
-        let ssl = Ssl::new(ctx).map_err(io::Error::other)?;
+        let mut ssl = Ssl::new(ctx).map_err(io::Error::other)?;
+        // Frees the handshake configuration once the handshake is done (AWS-LC).
+        tls_lib::shed_handshake_config(&mut ssl);
         let mut stream = SslStream::new(ssl, TlsSocket::new(tcp)).map_err(io::Error::other)?;
-        Pin::new(&mut stream)
-            .accept()
-            .await
-            .map_err(|e| io::Error::other(handshake_error(&e)))?;
+        if let Err(e) = Pin::new(&mut stream).accept().await {
+            let alert = stream.get_mut().take_held_alert();
+            if let Some(alert) = alert.filter(|_| !openssl_is_silent(&e)) {
+                use tokio::io::AsyncWriteExt;
+                let _ = stream.get_mut().tcp_mut().write_all(&alert).await;
+            }
+            return Err(io::Error::other(handshake_error(&e)));
+        }
         stream.get_mut().coalesce();
         Ok(ClientStream::Tls(Box::new(stream)))
     }
@@ -78,16 +88,26 @@ fn handshake_error(e: &openssl::ssl::Error) -> String {
     let errors: Vec<String> = stack
         .errors()
         .iter()
-        .map(|err| {
-            format!(
-                "error:{:08X}:{}::{}",
-                err.code(),
-                err.library().unwrap_or(""),
-                err.reason().unwrap_or("")
-            )
-        })
+        .map(|err| tls_words::ErrorText::from_library(err).error_string())
         .collect();
     format!("SSL_do_handshake() failed (SSL: {})", errors.join(":"))
+}
+
+/// Whether OpenSSL 3.0 fails this handshake without an alert: when the client's first
+/// record is not TLS at all (`ssl3_get_record`: wrong version number, or an HTTP or
+/// proxy request). AWS-LC answers those with an alert, which is then not sent.
+fn openssl_is_silent(e: &openssl::ssl::Error) -> bool {
+    const SILENT: [&str; 3] = [
+        "wrong version number",
+        "http request",
+        "https proxy request",
+    ];
+    e.ssl_error().is_some_and(|stack| {
+        stack.errors().iter().any(|err| {
+            let text = tls_words::ErrorText::from_library(err);
+            text.library == "SSL routines" && SILENT.contains(&text.reason.as_ref())
+        })
+    })
 }
 
 fn detached() -> io::Error {

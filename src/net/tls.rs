@@ -1,27 +1,28 @@
-//! Server-side TLS from nginx's `ssl_*` settings, through OpenSSL.
+//! Server-side TLS from nginx's `ssl_*` settings, through AWS-LC or OpenSSL.
 //!
-//! This is the one place that names the TLS library. nginx's `ssl_*` directives are
-//! OpenSSL settings, so they map one to one: cipher strings, protocol sets, the session
-//! cache and its timeout, tickets, DH parameters and curves mean here what they mean to
-//! nginx. What this OpenSSL cannot do (SSLv2/SSLv3, TLS 1.0/1.1 at the default security
-//! level) is reported as a warning when the config loads, never as a crash.
+//! nginx's `ssl_*` directives are OpenSSL settings, so they map one to one: cipher
+//! strings, protocol sets, the session cache and its timeout, tickets, DH parameters and
+//! curves mean here what they mean to nginx. The library-specific calls are in
+//! [`super::tls_lib`], `ssl_conf_command` in [`super::tls_conf`]. What the library
+//! cannot do (SSLv2/SSLv3; TLS 1.0/1.1 at OpenSSL's default security level; DHE, X448
+//! on AWS-LC: docs/nginx-differences.md) is reported as a warning when the config
+//! loads, never as a crash.
 
-use std::ffi::c_long;
 use std::fs;
 use std::path::Path;
 
-use foreign_types::ForeignType;
 use openssl::dh::Dh;
 use openssl::error::ErrorStack;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
-    AlpnError, SslContext, SslContextBuilder, SslFiletype, SslMethod, SslMode, SslOptions,
-    SslSessionCacheMode, SslVerifyMode, SslVersion,
+    AlpnError, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslSessionCacheMode,
+    SslVerifyMode, SslVersion,
 };
-use openssl::x509::store::X509Lookup;
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Name, X509};
 
+use super::tls_lib;
+pub use super::tls_lib::nginx_ssl_error;
 use crate::config::{Protocol, SessionCache, TlsProtocols, TlsSettings, VerifyClient};
 
 /// A TLS set-up failure, worded like nginx's (these carry no FILE:LINE in nginx either).
@@ -29,8 +30,10 @@ use crate::config::{Protocol, SessionCache, TlsProtocols, TlsSettings, VerifyCli
 #[error("{0}")]
 pub struct TlsError(pub String);
 
+/// `WHAT failed (SSL: ...)`, the error queue in OpenSSL 3.0's words, as nginx's
+/// `ngx_ssl_error`.
 fn openssl_err(what: String) -> impl FnOnce(ErrorStack) -> TlsError {
-    move |e| TlsError(format!("{what} failed ({e})"))
+    move |e| TlsError(format!("{what} failed ({})", nginx_ssl_error(&e)))
 }
 
 /// A server TLS context plus what the admin should know about it.
@@ -49,12 +52,16 @@ pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls
     let mut b = SslContextBuilder::new(SslMethod::tls_server())
         .map_err(openssl_err("SSL_CTX_new()".into()))?;
     set_protocols(&mut b, tls.protocols, &tls.ciphers, &mut warnings)?;
-    b.set_cipher_list(&tls.ciphers)
+    b.set_cipher_list(&library_cipher_string(&tls.ciphers))
         .map_err(openssl_err(format!(
             "SSL_CTX_set_cipher_list(\"{}\")",
             tls.ciphers
         )))?;
+    // AWS-LC never compresses (its NO_COMPRESSION is not even bound).
+    #[cfg(not(feature = "aws-lc"))]
     let mut options = SslOptions::NO_COMPRESSION;
+    #[cfg(feature = "aws-lc")]
+    let mut options = SslOptions::empty();
     if tls.prefer_server_ciphers {
         options |= SslOptions::CIPHER_SERVER_PREFERENCE;
     }
@@ -63,7 +70,8 @@ pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls
     }
     b.set_options(options);
     // Idle sessions give their 34 KiB of record buffers back to the allocator: a proxy
-    // in front of thousands of IDLEing IMAP clients is mostly idle sessions.
+    // in front of thousands of IDLEing IMAP clients is mostly idle sessions. (AWS-LC
+    // always does; its RELEASE_BUFFERS is 0: tls_lib::releases_idle_buffers.)
     b.set_mode(SslMode::RELEASE_BUFFERS);
     // Read whole TCP chunks instead of a 5-byte header and then the record body: half
     // the recv() calls for a client that uploads (APPEND) or pipelines.
@@ -72,24 +80,28 @@ pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls
     if tls.verify_client != VerifyClient::Off {
         set_client_verify(&mut b, tls)?;
     }
-    if let Some(dh) = &tls.dhparam {
-        let pem = read(dh, TlsFile::DhParams)?;
-        let dh = Dh::params_from_pem(&pem).map_err(openssl_err(format!(
-            "PEM_read_bio_DHparams(\"{}\")",
-            dh.display()
-        )))?;
-        b.set_tmp_dh(&dh)
-            .map_err(openssl_err("SSL_CTX_set_tmp_dh()".into()))?;
+    if let Some(path) = &tls.dhparam {
+        let pem = read(path, TlsFile::DhParams)?;
+        match Dh::params_from_pem(&pem) {
+            Ok(dh) => set_dh(&mut b, &dh, path, &mut warnings)?,
+            // OpenSSL also reads X9.42 parameters (`openssl dhparam -dsaparam`); AWS-LC
+            // does not, and would not use them anyway.
+            Err(_) if cfg!(feature = "aws-lc") && is_x942_pem(&pem) => {
+                warnings.push(DHPARAM_NO_EFFECT.into());
+            }
+            Err(e) => {
+                return Err(openssl_err(format!(
+                    "PEM_read_bio_DHparams(\"{}\")",
+                    path.display()
+                ))(e))
+            }
+        }
     }
-    if tls.ecdh_curve != "auto" {
-        b.set_groups_list(&tls.ecdh_curve)
-            .map_err(openssl_err(format!(
-                "SSL_CTX_set1_curves_list(\"{}\")",
-                tls.ecdh_curve
-            )))?;
-    }
+    set_groups(&mut b, &tls.ecdh_curve, &mut warnings)?;
     set_session_cache(&mut b, tls)?;
     require_alpn(&mut b, protocol);
+    // Last, as nginx: the commands may override anything set above.
+    super::tls_conf::apply(&mut b, &tls.conf_commands, &mut warnings)?;
     Ok(ServerTls {
         context: b.build(),
         warnings,
@@ -112,7 +124,11 @@ enum TlsFile {
 fn read(path: &Path, kind: TlsFile) -> Result<Vec<u8>, TlsError> {
     fs::read(path).map_err(|e| {
         let shown = path.display();
-        let ssl = || library_open_error(path).unwrap_or_else(|| format!("SSL: {e}"));
+        let ssl = || {
+            tls_lib::open_error(path)
+                .map(|stack| nginx_ssl_error(&stack))
+                .unwrap_or_else(|| format!("SSL: {e}"))
+        };
         TlsError(match kind {
             TlsFile::Certificate => {
                 format!(
@@ -133,50 +149,114 @@ fn read(path: &Path, kind: TlsFile) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-// Both are in every libcrypto mailproxy links with; openssl-sys declares them only
-// under features it does not turn on here.
-extern "C" {
-    fn BIO_new_file(
-        filename: *const std::ffi::c_char,
-        mode: *const std::ffi::c_char,
-    ) -> *mut openssl_sys::BIO;
-    fn ERR_error_string_n(code: std::ffi::c_ulong, buf: *mut std::ffi::c_char, len: usize);
-}
-
-/// What the TLS library's `BIO_new_file(path, "r")` puts on its error queue, in the
-/// words of nginx's `ngx_ssl_error`; `None` if it opens the file after all.
-fn library_open_error(path: &Path) -> Option<String> {
-    let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // Nothing older may be reported as this failure.
-    drop(ErrorStack::get());
-    // SAFETY: both arguments are NUL-terminated strings that outlive the call; a
-    // returned BIO is freed at once.
-    let bio = unsafe { BIO_new_file(cpath.as_ptr(), c"r".as_ptr()) };
-    if !bio.is_null() {
-        // SAFETY: `bio` came from BIO_new_file and is freed once.
-        unsafe { openssl_sys::BIO_free_all(bio) };
-        return None;
+/// `ssl_dhparam`: DHE with these parameters on OpenSSL. AWS-LC has no DHE cipher
+/// suites (its `SSL_CTX_set_tmp_dh` does nothing), so there the file is still read and
+/// checked, as nginx does, and the admin is told it has no effect.
+fn set_dh(
+    b: &mut SslContextBuilder,
+    dh: &Dh<openssl::pkey::Params>,
+    path: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<(), TlsError> {
+    if cfg!(feature = "aws-lc") {
+        let _ = (b, dh);
+        warnings.push(DHPARAM_NO_EFFECT.into());
+        return Ok(());
     }
-    Some(nginx_ssl_error(&ErrorStack::get()))
+    b.set_tmp_dh(dh).map_err(openssl_err(format!(
+        "SSL_CTX_set_tmp_dh(\"{}\")",
+        path.display()
+    )))
 }
 
-/// An error stack as nginx's `ngx_ssl_error` prints it: `SSL:`, then for each error
-/// ` ` + `ERR_error_string_n` + (`:` + its data, if any).
-pub fn nginx_ssl_error(stack: &ErrorStack) -> String {
-    let mut text = String::from("SSL:");
-    for e in stack.errors() {
-        let mut buf = [0u8; 256];
-        // SAFETY: ERR_error_string_n writes at most `buf.len()` bytes, NUL included.
-        unsafe { ERR_error_string_n(e.code(), buf.as_mut_ptr().cast(), buf.len()) };
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        text.push(' ');
-        text.push_str(&String::from_utf8_lossy(&buf[..end]));
-        if let Some(data) = e.data().filter(|d| !d.is_empty()) {
-            text.push(':');
-            text.push_str(data);
+/// Whether the file holds a PEM block of X9.42 DH parameters.
+fn is_x942_pem(pem: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(pem);
+    let Some(start) = text.find("-----BEGIN X9.42 DH PARAMETERS-----") else {
+        return false;
+    };
+    text[start..].contains("-----END X9.42 DH PARAMETERS-----")
+}
+
+/// The `[warn]` for `ssl_dhparam` on AWS-LC (docs/nginx-differences.md).
+pub const DHPARAM_NO_EFFECT: &str =
+    "\"ssl_dhparam\" has no effect: this mailproxy uses AWS-LC, which has no DHE cipher suites";
+
+/// OpenSSL 3.0's groups for `ssl_ecdh_curve auto`, in its order (X448 aside, which
+/// AWS-LC lacks). AWS-LC's own default is X25519, P-256, P-384.
+const AUTO_GROUPS: &str = "X25519:P-256:P-521:P-384";
+
+/// `ssl_ecdh_curve`: `auto` keeps OpenSSL's default list (on AWS-LC: the same list
+/// spelled out), anything else is the list to use.
+fn set_groups(
+    b: &mut SslContextBuilder,
+    curves: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), TlsError> {
+    let list = if curves == "auto" {
+        if !cfg!(feature = "aws-lc") {
+            return Ok(());
         }
+        AUTO_GROUPS.to_string()
+    } else {
+        supported_groups(curves, "ssl_ecdh_curve", warnings)
+    };
+    set_groups_list(b, &list).map_err(|queue| {
+        TlsError(format!(
+            "SSL_CTX_set1_curves_list(\"{curves}\") failed ({queue})"
+        ))
+    })
+}
+
+/// `SSL_CTX_set1_groups_list`; on failure the error queue as nginx prints it. AWS-LC
+/// queues nothing for an unknown group, where OpenSSL 3.0 names it:
+/// `error:0A080106:SSL routines::passed invalid argument:group 'bogus' cannot be set`.
+pub(super) fn set_groups_list(b: &mut SslContextBuilder, list: &str) -> Result<(), String> {
+    let Err(stack) = b.set_groups_list(list) else {
+        return Ok(());
+    };
+    if !stack.errors().is_empty() || !cfg!(feature = "aws-lc") {
+        return Err(nginx_ssl_error(&stack));
     }
-    text
+    let unknown = list.split(':').find(|g| b.set_groups_list(g).is_err());
+    drop(ErrorStack::get());
+    Err(match unknown {
+        Some(group) => format!(
+            "SSL: error:0A080106:SSL routines::passed invalid argument:group '{group}' cannot be set"
+        ),
+        None => "SSL:".into(),
+    })
+}
+
+/// A group list without what this library lacks (X448 on AWS-LC), with a warning for
+/// each group dropped. `directive` names the setting in the warning.
+pub(super) fn supported_groups(list: &str, directive: &str, warnings: &mut Vec<String>) -> String {
+    if !cfg!(feature = "aws-lc") {
+        return list.to_string();
+    }
+    let (lacking, kept): (Vec<&str>, Vec<&str>) = list
+        .split(':')
+        .partition(|g| g.eq_ignore_ascii_case("X448"));
+    for group in lacking {
+        warnings.push(format!(
+            "{group} in \"{directive}\" is ignored: this mailproxy uses AWS-LC, which has no X448"
+        ));
+    }
+    kept.join(":")
+}
+
+/// The cipher string as the library reads it. AWS-LC has no security levels (it allows
+/// TLS 1.0/1.1 and every suite it has without one) and refuses `@SECLEVEL=N`, so
+/// that token is dropped there.
+fn library_cipher_string(ciphers: &str) -> String {
+    if !cfg!(feature = "aws-lc") {
+        return ciphers.to_string();
+    }
+    ciphers
+        .split(':')
+        .filter(|t| !t.starts_with("@SECLEVEL="))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Maps the `ssl_protocols` set onto OpenSSL's version range. OpenSSL only knows a
@@ -187,34 +267,65 @@ fn set_protocols(
     ciphers: &str,
     warnings: &mut Vec<String>,
 ) -> Result<(), TlsError> {
+    let lib = tls_lib::NAME;
     if set.sslv2 {
-        warnings
-            .push("SSLv2 in \"ssl_protocols\" is ignored: OpenSSL no longer implements it".into());
+        warnings.push(format!(
+            "SSLv2 in \"ssl_protocols\" is ignored: this mailproxy uses {lib}, which does not \
+             implement it"
+        ));
     }
     if set.sslv3 {
-        warnings.push(
-            "SSLv3 in \"ssl_protocols\" is ignored: this OpenSSL is built without SSLv3".into(),
-        );
+        warnings.push(if cfg!(feature = "aws-lc") {
+            "SSLv3 in \"ssl_protocols\" is ignored: this mailproxy uses AWS-LC, which does not \
+             implement it"
+                .into()
+        } else {
+            "SSLv3 in \"ssl_protocols\" is ignored: the OpenSSL this mailproxy uses is built \
+             without SSLv3"
+                .into()
+        });
     }
+    let old_listed = set.tlsv1 || set.tlsv1_1;
+    let seclevel_0 = ciphers.contains("@SECLEVEL=0");
+    // OpenSSL 3.0 refuses TLS 1.0 and 1.1 at its default security level, so nginx on
+    // Debian 12 never negotiates them unless the cipher string says `@SECLEVEL=0`.
+    // AWS-LC has no security levels and would; it is given what OpenSSL would do. (If
+    // nothing newer is listed they stay, and every such handshake succeeds where
+    // nginx's fail: docs/nginx-differences.md.)
+    let drop_old =
+        cfg!(feature = "aws-lc") && old_listed && !seclevel_0 && (set.tlsv1_2 || set.tlsv1_3);
     let versions = [
-        (set.tlsv1, SslVersion::TLS1, SslOptions::NO_TLSV1),
-        (set.tlsv1_1, SslVersion::TLS1_1, SslOptions::NO_TLSV1_1),
+        (
+            set.tlsv1 && !drop_old,
+            SslVersion::TLS1,
+            SslOptions::NO_TLSV1,
+        ),
+        (
+            set.tlsv1_1 && !drop_old,
+            SslVersion::TLS1_1,
+            SslOptions::NO_TLSV1_1,
+        ),
         (set.tlsv1_2, SslVersion::TLS1_2, SslOptions::NO_TLSV1_2),
         (set.tlsv1_3, SslVersion::TLS1_3, SslOptions::NO_TLSV1_3),
     ];
     let enabled: Vec<usize> = (0..versions.len()).filter(|&i| versions[i].0).collect();
     let (Some(&lo), Some(&hi)) = (enabled.first(), enabled.last()) else {
-        return Err(TlsError(
-            "no protocol of \"ssl_protocols\" is supported by this OpenSSL (enable TLSv1.2 or TLSv1.3)"
-                .into(),
-        ));
+        return Err(TlsError(format!(
+            "no protocol of \"ssl_protocols\" is supported by this {lib} (enable TLSv1.2 or TLSv1.3)"
+        )));
     };
-    if (set.tlsv1 || set.tlsv1_1) && !ciphers.contains("@SECLEVEL=0") {
-        warnings.push(
-            "TLSv1 and TLSv1.1 in \"ssl_protocols\" are refused by this OpenSSL at its default \
-             security level; add \":@SECLEVEL=0\" to \"ssl_ciphers\" to allow them"
-                .into(),
-        );
+    if old_listed && !seclevel_0 {
+        warnings.push(if cfg!(feature = "aws-lc") {
+            "TLSv1 and TLSv1.1 in \"ssl_protocols\" are not enabled: OpenSSL 3.0 refuses them at \
+             its default security level, and this mailproxy does the same on AWS-LC; add \
+             \":@SECLEVEL=0\" to \"ssl_ciphers\" to allow them"
+                .into()
+        } else {
+            "TLSv1 and TLSv1.1 in \"ssl_protocols\" are refused by the OpenSSL this mailproxy \
+             uses at its default security level; add \":@SECLEVEL=0\" to \"ssl_ciphers\" to \
+             allow them"
+                .into()
+        });
     }
     b.set_min_proto_version(Some(versions[lo].1))
         .map_err(openssl_err("SSL_CTX_set_min_proto_version()".into()))?;
@@ -243,9 +354,12 @@ fn load_certificates(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(),
                 cert_path.display()
             )))?
             .into_iter();
+        // No PEM certificate in the file: OpenSSL 3.0's PEM_read_bio_X509_AUX error,
+        // whichever library looked.
         let leaf = chain.next().ok_or_else(|| {
             TlsError(format!(
-                "cannot load certificate \"{}\": no certificate",
+                "cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed (SSL: \
+                 error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE)",
                 cert_path.display()
             ))
         })?;
@@ -254,7 +368,7 @@ fn load_certificates(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(),
             cert_path.display()
         )))?;
         for extra in chain {
-            add_chain_cert(b, extra).map_err(openssl_err(format!(
+            tls_lib::add_chain_cert(b, &extra).map_err(openssl_err(format!(
                 "SSL_CTX_add1_chain_cert(\"{}\")",
                 cert_path.display()
             )))?;
@@ -293,17 +407,11 @@ fn set_client_verify(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(),
         load_verify_locations(b, trusted)?;
     }
     if let Some(crl) = &tls.crl {
-        let store = b.cert_store_mut();
-        let lookup = store
-            .add_lookup(X509Lookup::file())
-            .map_err(openssl_err("X509_STORE_add_lookup()".into()))?;
-        lookup
-            .load_crl_file(crl, SslFiletype::PEM)
-            .map_err(openssl_err(format!(
-                "X509_LOOKUP_load_file(\"{}\")",
-                crl.display()
-            )))?;
-        store
+        tls_lib::load_crl_file(b, crl).map_err(openssl_err(format!(
+            "X509_LOOKUP_load_file(\"{}\")",
+            crl.display()
+        )))?;
+        b.cert_store_mut()
             .set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)
             .map_err(openssl_err("X509_STORE_set_flags()".into()))?;
     }
@@ -342,29 +450,10 @@ fn load_key(path: &Path, passwords: &[Vec<u8>]) -> Result<PKey<Private>, TlsErro
         }
     }
     Err(TlsError(format!(
-        "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed ({last})",
-        path.display()
+        "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed ({})",
+        path.display(),
+        nginx_ssl_error(&last)
     )))
-}
-
-/// `SSL_CTX_add1_chain_cert`: a chain certificate for the certificate just set, so
-/// an RSA and an ECDSA certificate each keep their own chain.
-fn add_chain_cert(b: &mut SslContextBuilder, cert: X509) -> Result<(), ErrorStack> {
-    const SSL_CTRL_CHAIN_CERT: std::ffi::c_int = 89;
-    // SAFETY: the context pointer is valid for the builder's lifetime; with larg = 1
-    // OpenSSL takes its own reference to the certificate (add1), so `cert` may drop.
-    let r = unsafe {
-        openssl_sys::SSL_CTX_ctrl(b.as_ptr(), SSL_CTRL_CHAIN_CERT, 1, cert.as_ptr().cast())
-    };
-    if r <= 0 {
-        return Err(ErrorStack::get());
-    }
-    Ok(())
-}
-
-extern "C" {
-    // Not bound by openssl-sys; a plain function in libssl since 0.9.8.
-    fn SSL_CTX_set_timeout(ctx: *mut openssl_sys::SSL_CTX, seconds: c_long) -> c_long;
 }
 
 /// `ssl_session_cache` and `ssl_session_timeout`. There is one process, so nginx's
@@ -386,9 +475,7 @@ fn set_session_cache(b: &mut SslContextBuilder, tls: &TlsSettings) -> Result<(),
             }
         }
     }
-    let secs = tls.session_timeout.as_secs().min(c_long::MAX as u64) as c_long;
-    // SAFETY: valid context pointer; the call only stores a number.
-    unsafe { SSL_CTX_set_timeout(b.as_ptr(), secs) };
+    tls_lib::set_session_timeout(b, tls.session_timeout.as_secs());
     Ok(())
 }
 

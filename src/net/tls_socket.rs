@@ -12,6 +12,12 @@
 //! - a flush that OpenSSL itself asks for (a post-handshake message) never fails with
 //!   "would block", which OpenSSL would take for an error: it sends what it can and
 //!   leaves the rest to the owner's `poll_flush`.
+//!
+//! An alert that would be the very first byte of the connection is held back
+//! ([`TlsSocket::take_held_alert`]): OpenSSL 3.0 sends nothing to a client whose first
+//! record is not TLS at all (a plaintext client on an implicit-TLS port), AWS-LC a
+//! `protocol_version` alert. The owner sends the alert or drops it once it knows why
+//! the handshake failed.
 
 use std::io;
 use std::pin::Pin;
@@ -34,7 +40,15 @@ pub struct TlsSocket {
     out: Vec<u8>,
     sent: usize,
     coalesce: bool,
+    /// Whether any byte went to the socket (or was collected) yet.
+    wrote: bool,
+    /// A lone alert record that would have been the connection's first output.
+    held_alert: Option<Vec<u8>>,
 }
+
+/// TLS record type of an alert, and the size of one alert record (header + 2 bytes).
+const ALERT: u8 = 0x15;
+const ALERT_RECORD: usize = 7;
 
 impl TlsSocket {
     pub fn new(tcp: TcpStream) -> TlsSocket {
@@ -43,11 +57,22 @@ impl TlsSocket {
             out: Vec::new(),
             sent: 0,
             coalesce: false,
+            wrote: false,
+            held_alert: None,
         }
+    }
+
+    /// The alert held back as the connection's first output, if any.
+    pub fn take_held_alert(&mut self) -> Option<Vec<u8>> {
+        self.held_alert.take()
     }
 
     pub fn tcp(&self) -> &TcpStream {
         &self.tcp
+    }
+
+    pub fn tcp_mut(&mut self) -> &mut TcpStream {
+        &mut self.tcp
     }
 
     /// From now on writes are collected until [`TlsSocket::poll_drain`].
@@ -92,7 +117,19 @@ impl AsyncWrite for TlsSocket {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if !this.wrote && buf.len() == ALERT_RECORD && buf[0] == ALERT {
+            this.held_alert = Some(buf.to_vec());
+            return Poll::Ready(Ok(buf.len()));
+        }
+        if let Some(alert) = this.held_alert.take() {
+            // Something follows the alert after all: it goes first, unchanged.
+            this.out.extend_from_slice(&alert);
+        }
+        this.wrote = true;
         if !this.coalesce {
+            if this.pending_bytes() > 0 {
+                ready!(this.poll_drain(cx))?;
+            }
             return Pin::new(&mut this.tcp).poll_write(cx, buf);
         }
         if this.pending_bytes() + buf.len() > LIMIT {
@@ -161,6 +198,30 @@ mod tests {
         let mut got = [0u8; 16];
         peer.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"handshake flight");
+    }
+
+    #[tokio::test]
+    async fn a_first_lone_alert_is_held_and_anything_after_it_follows_it() {
+        let (mut sock, peer) = pair().await;
+        let alert = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
+        sock.write_all(&alert).await.unwrap();
+        let mut probe = [0u8; 1];
+        assert!(peer.try_read(&mut probe).is_err(), "the alert is held");
+        assert_eq!(sock.take_held_alert().as_deref(), Some(&alert[..]));
+        assert_eq!(sock.take_held_alert(), None);
+
+        let (mut sock, mut peer) = pair().await;
+        sock.write_all(&alert).await.unwrap();
+        sock.write_all(b"more").await.unwrap();
+        let mut got = [0u8; 11];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got[..7], &alert);
+        assert_eq!(&got[7..], b"more");
+        // Only the first output is looked at: a later alert goes out at once.
+        sock.write_all(&alert).await.unwrap();
+        let mut got = [0u8; 7];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, alert);
     }
 
     #[tokio::test]

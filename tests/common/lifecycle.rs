@@ -162,12 +162,23 @@ pub fn start_with(main_extra: &str, body: &str, ports: &[u16]) -> Proxy {
 }
 
 /// Waits up to `within` for every pid in `pids` to be gone.
+/// Whether `pid` still runs. A zombie counts as gone: it holds no socket any more, and
+/// a worker whose master was killed is reaped by whatever init the machine has, which
+/// may take its time.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold any
+        // byte: read it after the last `)`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
 pub fn all_gone(pids: &[u32], within: Duration) -> bool {
     let until = Instant::now() + within;
-    while pids
-        .iter()
-        .any(|p| Path::new(&format!("/proc/{p}")).exists())
-    {
+    while pids.iter().any(|p| alive(*p)) {
         if Instant::now() > until {
             return false;
         }
