@@ -145,6 +145,7 @@ fn server(scope: &Scope, mail: &Scope, conf_dir: &Path) -> Server {
             .unwrap_or_else(hostname),
         timeout: s.timeout(),
         max_errors: u32::try_from(s.max_errors()).unwrap_or(u32::MAX),
+        max_commands: u32::try_from(s.max_commands()).unwrap_or(u32::MAX),
         error_log: s.error_log.as_ref().and_then(|l| l.value.first().cloned()),
         auth_http: AuthHttp {
             target: auth.target,

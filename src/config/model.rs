@@ -113,6 +113,8 @@ pub struct Server {
     /// Pre-auth deadline and backend-login deadline (nginx's `timeout`).
     pub timeout: Duration,
     pub max_errors: u32,
+    /// `max_commands` (freenginx 1.25.5): commands allowed before authentication.
+    pub max_commands: u32,
     /// Per-server `error_log`, if set.
     pub error_log: Option<LogTarget>,
     pub auth_http: AuthHttp,
@@ -127,6 +129,16 @@ pub struct Server {
     pub tls: Option<TlsSettings>,
     /// `set_real_ip_from`: PROXY protocol senders trusted to name the client.
     pub set_real_ip_from: Vec<TrustedSender>,
+}
+
+impl Server {
+    /// The pre-auth machines' `max_errors` and `max_commands`.
+    pub fn limits(&self) -> crate::proto::CommandLimits {
+        crate::proto::CommandLimits {
+            max_errors: self.max_errors,
+            max_commands: self.max_commands,
+        }
+    }
 }
 
 /// One `set_real_ip_from` entry.

@@ -601,3 +601,31 @@ fn resolver_is_inherited_and_off_by_default() {
     ));
     assert_eq!(plain.config.servers[0].resolver, None);
 }
+
+// Newer nginx and freenginx directives: nginx 1.22.1 refuses them, so they cannot be
+// compared with it (`error_cases` is); these check mailproxy's reading alone.
+
+#[test]
+fn max_commands_is_freenginx_s() {
+    let l = ok(&mail(
+        "auth_http 127.0.0.1:9000; max_commands 20;
+         server { listen 127.0.0.1:21143; protocol imap; }
+         server { listen 127.0.0.1:21144; protocol imap; max_commands 0; }",
+    ));
+    assert!(l.warnings.is_empty());
+    assert_eq!(l.config.servers[0].max_commands, 20);
+    assert_eq!(l.config.servers[1].max_commands, 0);
+    assert_eq!(ok(&mail(SERVER)).config.servers[0].max_commands, 1000);
+    assert_eq!(
+        err(&mail("max_commands many;")),
+        format!("\"max_commands\" directive invalid number in {F}:4")
+    );
+    assert_eq!(
+        err(&mail("max_commands 1;\nmax_commands 2;")),
+        format!("\"max_commands\" directive is duplicate in {F}:5")
+    );
+    assert_eq!(
+        err(&format!("{LOAD}events {{ }}\nmax_commands 1;\n")),
+        format!("\"max_commands\" directive is not allowed here in {F}:3")
+    );
+}
