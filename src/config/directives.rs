@@ -20,7 +20,6 @@ use super::handlers as h;
 use super::model::*;
 use super::process as p;
 use super::values::parse as v;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -196,10 +195,12 @@ directives! {
     "timeout" timeout: Duration = v::msec,
         Once, Inherit, MAIL_SERVER, ONE, Supported,
         default "60s", "timeout time;", "time (ms)";
-    /// SMTP client host name lookup (§7.2).
-    "resolver" resolver: Option<Vec<SocketAddr>> = super::resolver::servers,
+    /// SMTP client host name lookup (§7.2). `ipv4=off` (nginx 1.23.1; 1.22.1 refuses it)
+    /// and `ipv6=off` leave out the A or the AAAA query of the forward confirmation (not
+    /// both); `valid=` is checked and ignored (nothing is cached).
+    "resolver" resolver: Option<NameServers> = super::resolver::servers,
         Once, Inherit, MAIL_SERVER, ONE_MORE, Supported,
-        default "off", "resolver address ... [valid=time] [ipv6=on|off] | off;", "addresses or off";
+        default "off", "resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off;", "addresses or off";
     /// Per DNS lookup.
     "resolver_timeout" resolver_timeout: Duration = v::msec,
         Once, Inherit, MAIL_SERVER, ONE, Supported,

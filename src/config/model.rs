@@ -285,6 +285,18 @@ pub struct Resolver {
     /// Name servers, queried in turn (port 53 unless given).
     pub servers: Vec<SocketAddr>,
     pub timeout: Duration,
+    /// `ipv4=` (nginx 1.23.1) and `ipv6=`: whether client host names are confirmed
+    /// with A and with AAAA queries.
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+/// The value of one `resolver` directive other than `off`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameServers {
+    pub servers: Vec<SocketAddr>,
+    pub ipv4: bool,
+    pub ipv6: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
