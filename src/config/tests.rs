@@ -629,3 +629,30 @@ fn max_commands_is_freenginx_s() {
         format!("\"max_commands\" directive is not allowed here in {F}:3")
     );
 }
+
+/// nginx 1.27.2: `ssl_trusted_certificate` alone is enough for `ssl_verify_client on` and
+/// `optional` (1.22.1 refuses it; without either the refusal keeps 1.22.1's words).
+#[test]
+fn verify_client_with_only_trusted_certificates() {
+    for mode in ["on", "optional"] {
+        let l = ok(&mail(&format!(
+            "ssl_verify_client {mode}; ssl_trusted_certificate ca.pem;
+             ssl_certificate a; ssl_certificate_key b;
+             server {{ listen 127.0.0.1:21143 ssl; protocol imap; auth_http 127.0.0.1; }}"
+        )));
+        let tls = l.config.servers[0].tls.as_ref().unwrap();
+        assert_eq!(tls.client_certificate, None);
+        assert_eq!(
+            tls.trusted_certificate.as_deref(),
+            Some(Path::new("/etc/mp/ca.pem"))
+        );
+    }
+    let neither = mail(
+        "ssl_verify_client optional; ssl_certificate a; ssl_certificate_key b;
+         server { listen 127.0.0.1:21143 ssl; protocol imap; auth_http 127.0.0.1; }",
+    );
+    assert_eq!(
+        err(&neither),
+        "no ssl_client_certificate for ssl_verify_client"
+    );
+}
