@@ -131,16 +131,6 @@ pub struct Server {
     pub set_real_ip_from: Vec<TrustedSender>,
 }
 
-impl Server {
-    /// The pre-auth machines' `max_errors` and `max_commands`.
-    pub fn limits(&self) -> crate::proto::CommandLimits {
-        crate::proto::CommandLimits {
-            max_errors: self.max_errors,
-            max_commands: self.max_commands,
-        }
-    }
-}
-
 /// One `set_real_ip_from` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrustedSender {
@@ -174,6 +164,8 @@ pub struct Listen {
     /// nginx gives it a socket of its own even beside a wildcard of its port (`bind`,
     /// or a socket option): it counts against `worker_connections` and `-t` binds it.
     pub bind: bool,
+    /// `multipath` (nginx 1.29.7): an IPPROTO_MPTCP socket, TCP where the kernel has none.
+    pub multipath: bool,
     pub location: Location,
 }
 

@@ -656,3 +656,43 @@ fn verify_client_with_only_trusted_certificates() {
         "no ssl_client_certificate for ssl_verify_client"
     );
 }
+
+/// nginx 1.29.7's `listen ... multipath`: an MPTCP socket of its own.
+#[test]
+fn listen_multipath() {
+    let l = ok(&mail(
+        "auth_http 127.0.0.1:9000;
+         server { listen 127.0.0.1:21143 multipath; listen 127.0.0.1:21144; protocol imap; }",
+    ));
+    let listens = &l.config.servers[0].listens;
+    assert!(listens[0].multipath && listens[0].bind);
+    assert!(!listens[1].multipath && !listens[1].bind);
+    assert_eq!(
+        err(&mail(
+            "auth_http 127.0.0.1:9000; server { listen 127.0.0.1:21143 Multipath; protocol imap; }"
+        )),
+        format!("the invalid \"Multipath\" parameter in {F}:4")
+    );
+}
+
+/// nginx 1.29.1's `ssl_certificate_compression`: checked, warned (OpenSSL 3.0 cannot).
+#[test]
+fn ssl_certificate_compression_warns() {
+    let l = ok(&mail(&format!("ssl_certificate_compression on;\n{SERVER}")));
+    assert_eq!(
+        warnings(&l),
+        [format!(
+            "\"ssl_certificate_compression\" directive has no effect in mailproxy in {F}:4"
+        )]
+    );
+    assert_eq!(
+        err(&mail("ssl_certificate_compression yes;")),
+        format!(
+            "invalid value \"yes\" in \"ssl_certificate_compression\" directive, it must be \"on\" or \"off\" in {F}:4"
+        )
+    );
+    assert!(err(&format!(
+        "{LOAD}events {{ }}\nssl_certificate_compression on;\n"
+    ))
+    .starts_with("\"ssl_certificate_compression\" directive is not allowed here"));
+}

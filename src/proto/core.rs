@@ -52,6 +52,14 @@ impl CommandLimits {
         max_commands: 1000,
     };
 
+    /// A server's `max_errors` and `max_commands`.
+    pub fn of(server: &crate::config::Server) -> Self {
+        CommandLimits {
+            max_errors: server.max_errors,
+            max_commands: server.max_commands,
+        }
+    }
+
     /// `max_errors` with the default `max_commands`.
     pub fn errors(max_errors: u32) -> Self {
         CommandLimits {

@@ -38,7 +38,11 @@ impl DialoguePlan {
     pub fn new(server: &crate::config::Server) -> Self {
         use crate::config::Protocol;
         use std::sync::Arc;
-        let (starttls, limits, name) = (server.starttls, server.limits(), &server.server_name);
+        let (starttls, limits, name) = (
+            server.starttls,
+            CommandLimits::of(server),
+            &server.server_name,
+        );
         match server.protocol {
             Protocol::Imap => DialoguePlan::Imap(Arc::new(imap::ImapPlan::new(
                 &server.imap,

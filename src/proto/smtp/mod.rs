@@ -84,7 +84,7 @@ impl SmtpOptions {
         SmtpOptions {
             settings: server.smtp.clone(),
             starttls: server.starttls,
-            limits: server.limits(),
+            limits: CommandLimits::of(server),
             server_name: server.server_name.clone(),
             xclient: server.proxy.xclient,
             proxy_auth: server.proxy.smtp_auth,
