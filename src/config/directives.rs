@@ -211,7 +211,7 @@ directives! {
     "max_errors" max_errors: u64 = v::number,
         Once, Inherit, MAIL_SERVER, ONE, Supported,
         default "5", "max_errors number;", "number";
-    /// **freenginx 1.25.5 (also Angie); nginx 1.22.1 refuses it.** Commands allowed before
+    /// **freenginx 1.25.5; nginx 1.22.1 refuses it.** Commands allowed before
     /// authentication, SASL responses included (syntax errors, too long lines and IMAP
     /// literal announcements are not counted); the one past the limit gets the
     /// invalid-command reply, `client sent too many commands` is logged at info level, and
