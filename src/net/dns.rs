@@ -613,10 +613,13 @@ pub mod tests {
         );
     }
 
+    /// The records a test name server answers a query (name, type) with; `None`: none.
+    type Answers = fn(&str, u16) -> Option<Vec<(u16, Vec<u8>)>>;
+
     /// A test name server: answers each query with `answer(name, qtype)` (`None`: no
     /// reply), and reports the query types it saw.
     async fn name_server(
-        answer: fn(&str, u16) -> Option<Vec<(u16, Vec<u8>)>>,
+        answer: Answers,
     ) -> (
         SocketAddr,
         tokio::sync::mpsc::UnboundedReceiver<(String, u16)>,
