@@ -41,6 +41,7 @@
 //!
 //! - A login or password with CR, LF or NUL is refused with the invalid-command reply
 //!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
+//! - `max_commands` (freenginx 1.25.5): the command past it is refused and closes.
 //! - An IMAP literal length that overflows is an invalid command (nginx 1.29.6).
 //! - A stale tag (see `parser.rs`) whose bytes are no longer a tag is not echoed: the
 //!   reply is untagged (nginx would send the bytes, CR and LF included).

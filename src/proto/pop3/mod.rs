@@ -21,6 +21,7 @@
 //! - CRAM-MD5 responses follow the shared rules of [`super::sasl`].
 //! - A login or password with CR, LF or NUL is refused with the invalid-command reply
 //!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
+//! - `max_commands` (freenginx 1.25.5): the command past it is refused and closes.
 
 mod backend;
 mod parser;

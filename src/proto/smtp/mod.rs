@@ -11,6 +11,7 @@
 //!
 //! - A login or password with CR, LF or NUL is refused with the invalid-command reply
 //!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
+//! - `max_commands` (freenginx 1.25.5): the command past it is refused and closes.
 //! - `MAIL` under `smtp_auth none` forgets the credentials of an earlier failed
 //!   `AUTH` (nginx 1.29.1), so a `none` request never carries stale ones.
 //! - The `530` refusal of `MAIL` logs a redacted command and leaves the buffer alone;
