@@ -498,6 +498,39 @@ async fn verified_certificate_details_reach_the_auth_server() {
     );
 }
 
+/// nginx 1.27.2: `ssl_trusted_certificate` alone verifies client certificates (no CA
+/// list is sent to the client then: only `ssl_client_certificate` sets one).
+#[tokio::test]
+async fn trusted_certificate_alone_verifies_client_certificates() {
+    let pki = Pki::new();
+    let auth = refusing_auth("alice", "Nope").await;
+    let port = free_port();
+    let (cert, key) = make_cert(&pki.dir.0);
+    let conf = format!(
+        "server {{ listen 127.0.0.1:{port} ssl; protocol imap; auth_http {}/auth;\n\
+         ssl_certificate {}; ssl_certificate_key {};\n\
+         ssl_verify_client on; ssl_trusted_certificate {}; }}",
+        auth.addr,
+        cert.display(),
+        key.display(),
+        pki.path("ca.pem").display()
+    );
+    let proxy = Proxy::start(&conf, &[port]);
+    let mut c = connect_tls(port, &pki, Some("client")).await;
+    assert_eq!(c.line().await, "* OK IMAP4 ready\r\n");
+    c.send("a LOGIN alice pw\r\n").await;
+    assert_eq!(c.line().await, "a NO Nope\r\n");
+    assert!(
+        auth.requests()[0].contains("Auth-SSL-Verify: SUCCESS\r\n"),
+        "{}",
+        auth.requests()[0]
+    );
+    // An untrusted certificate is refused as with ssl_client_certificate.
+    let mut c = connect_tls(port, &pki, Some("self")).await;
+    assert_eq!(c.line().await, "* BYE SSL certificate error\r\n");
+    proxy.wait_log("verify error");
+}
+
 #[tokio::test]
 async fn optional_no_ca_passes_an_unverified_certificate_on() {
     let pki = Pki::new();

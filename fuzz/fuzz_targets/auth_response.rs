@@ -75,7 +75,7 @@ fn machine(protocol: Protocol) -> Box<dyn PreAuth> {
                 capabilities: Vec::new(),
                 auth,
             };
-            let plan = ImapPlan::new(&settings, Starttls::Off, 5, "mx.test");
+            let plan = ImapPlan::new(&settings, Starttls::Off, mailproxy::proto::CommandLimits::DEFAULT, "mx.test");
             Box::new(ImapPreAuth::new(Arc::new(plan), false))
         }
         Protocol::Pop3 => {
@@ -83,7 +83,7 @@ fn machine(protocol: Protocol) -> Box<dyn PreAuth> {
                 capabilities: Vec::new(),
                 auth,
             };
-            let plan = Pop3Plan::new(&settings, Starttls::Off, 5, "mx.test");
+            let plan = Pop3Plan::new(&settings, Starttls::Off, mailproxy::proto::CommandLimits::DEFAULT, "mx.test");
             Box::new(Pop3PreAuth::new(Arc::new(plan), false))
         }
         Protocol::Smtp => Box::new(SmtpPreAuth::new(
@@ -95,7 +95,7 @@ fn machine(protocol: Protocol) -> Box<dyn PreAuth> {
                     auth,
                 },
                 starttls: Starttls::Off,
-                max_errors: 5,
+                limits: mailproxy::proto::CommandLimits::DEFAULT,
                 server_name: "mx.test".into(),
                 xclient: false,
                 proxy_auth: false,

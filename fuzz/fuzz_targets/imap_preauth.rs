@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         Arc::new(ImapPlan::new(
             &imap,
             settings.starttls,
-            settings.max_errors,
+            mailproxy::proto::CommandLimits::errors(settings.max_errors),
             "mx.test",
         )),
         settings.implicit_tls,

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         Arc::new(Pop3Plan::new(
             &pop3,
             settings.starttls,
-            settings.max_errors,
+            mailproxy::proto::CommandLimits::errors(settings.max_errors),
             "mx.test",
         )),
         settings.implicit_tls,

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
             auth: settings.auth,
         },
         starttls: settings.starttls,
-        max_errors: settings.max_errors,
+        limits: mailproxy::proto::CommandLimits::errors(settings.max_errors),
         server_name: "mx.test".into(),
         xclient: settings.xclient,
         proxy_auth: settings.proxy_auth,

@@ -20,7 +20,6 @@ use super::handlers as h;
 use super::model::*;
 use super::process as p;
 use super::values::parse as v;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -183,9 +182,11 @@ directives! {
         default none "-", "server { ... }", "block";
     /// See the reference §2.5. A port range (`143-145`, as Debian's 1.22.1 accepts) is one
     /// listen per port, each bound and served. unix: sockets are not supported yet.
+    /// `multipath` (nginx 1.29.7; 1.22.1 refuses it) opens an IPPROTO_MPTCP socket; where
+    /// the kernel has no MPTCP the socket is TCP, with one warning (nginx fails to start).
     "listen" listen: Vec<Listen> = h::listen,
         Own, Here, SERVER, ONE_MORE, Supported,
-        default none "-", "listen address:port [ssl] [proxy_protocol] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]];", "address and parameters (repeatable)";
+        default none "-", "listen address:port [ssl] [proxy_protocol] [backlog=number] [rcvbuf=size] [sndbuf=size] [bind] [ipv6only=on|off] [so_keepalive=on|off|[keepidle]:[keepintvl]:[keepcnt]] [multipath];", "address and parameters (repeatable)";
     /// Case-sensitive, as in nginx.
     "protocol" protocol: Protocol = h::protocol,
         Replace, Here, SERVER, ONE, Supported,
@@ -198,10 +199,12 @@ directives! {
     "timeout" timeout: Duration = v::msec,
         Once, Inherit, MAIL_SERVER, ONE, Supported,
         default "60s", "timeout time;", "time (ms)";
-    /// SMTP client host name lookup (§7.2).
-    "resolver" resolver: Option<Vec<SocketAddr>> = super::resolver::servers,
+    /// SMTP client host name lookup (§7.2). `ipv4=off` (nginx 1.23.1; 1.22.1 refuses it)
+    /// and `ipv6=off` leave out the A or the AAAA query of the forward confirmation (not
+    /// both); `valid=` is checked and ignored (nothing is cached).
+    "resolver" resolver: Option<NameServers> = super::resolver::servers,
         Once, Inherit, MAIL_SERVER, ONE_MORE, Supported,
-        default "off", "resolver address ... [valid=time] [ipv6=on|off] | off;", "addresses or off";
+        default "off", "resolver address ... [valid=time] [ipv4=on|off] [ipv6=on|off] | off;", "addresses or off";
     /// Per DNS lookup.
     "resolver_timeout" resolver_timeout: Duration = v::msec,
         Once, Inherit, MAIL_SERVER, ONE, Supported,
@@ -210,6 +213,14 @@ directives! {
     "max_errors" max_errors: u64 = v::number,
         Once, Inherit, MAIL_SERVER, ONE, Supported,
         default "5", "max_errors number;", "number";
+    /// **freenginx 1.25.5; nginx 1.22.1 refuses it.** Commands allowed before
+    /// authentication, SASL responses included (syntax errors, too long lines and IMAP
+    /// literal announcements are not counted); the one past the limit gets the
+    /// invalid-command reply, `client sent too many commands` is logged at info level, and
+    /// the connection is closed.
+    "max_commands" max_commands: u64 = v::number,
+        Once, Inherit, MAIL_SERVER, ONE, Supported,
+        default "1000", "max_commands number;", "number";
 
     // ngx_mail_auth_http_module
     /// `[http://]host[:port][/uri]` or `unix:/path[:/uri]`.
@@ -337,6 +348,14 @@ directives! {
     "ssl_prefer_server_ciphers" ssl_prefer_server_ciphers: bool = v::flag,
         Once, Inherit, MAIL_SERVER, ONE, Supported,
         default "off", "ssl_prefer_server_ciphers on | off;", "flag";
+    /// **nginx 1.29.1; nginx 1.22.1 refuses it.** Compressed server certificates (RFC
+    /// 8879) need OpenSSL 3.2 or later (or BoringSSL/AWS-LC); the OpenSSL 3.0 mailproxy is
+    /// built with cannot compress them, so it is accepted and checked (a flag) with the
+    /// `has no effect` warning, as nginx itself warns `"ssl_certificate_compression" is
+    /// not supported on this platform, ignored` on such a library.
+    "ssl_certificate_compression" ssl_certificate_compression: bool = v::flag,
+        Once, Inherit, MAIL_SERVER, ONE, Warn,
+        default none "off", "ssl_certificate_compression on | off;", "flag";
     "ssl_session_cache" ssl_session_cache: CacheParts = h::session_cache,
         Own, Parts, MAIL_SERVER, (1, 2), Supported,
         default none "none", "ssl_session_cache off | none | [builtin[:size]] [shared:name:size];", "cache spec";
@@ -627,7 +646,6 @@ mod tests {
         for name in expected {
             assert!(lookup(name).is_some(), "{name} missing");
         }
-        assert!(lookup("ssl_certificate_compression").is_none());
         assert!(lookup("Timeout").is_none());
     }
 }

@@ -131,6 +131,7 @@ pub fn listen(s: &mut Settings, r: &mut Reading, args: &[String]) -> Step {
         ipv6only: true,
         so_keepalive: None,
         bind: false,
+        multipath: false,
         location: r.at.clone(),
     };
     if s.protocol.is_none() {
@@ -214,6 +215,10 @@ fn listen_param(param: &str, l: &mut Listen, r: &mut Reading) -> Step {
         l.so_keepalive = Some(so_keepalive(v, r)?);
     } else if param == "proxy_protocol" {
         l.proxy_protocol = true;
+    } else if param == "multipath" {
+        // nginx 1.29.7: Multipath TCP, on a socket of its own (`ls->bind = 1`).
+        l.multipath = true;
+        l.bind = true;
     } else {
         return Err(r.emerg(format!("the invalid \"{param}\" parameter")));
     }

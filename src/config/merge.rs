@@ -69,7 +69,10 @@ pub fn check_tls(server: &Scope, mail: &Scope) -> Result<(), Diagnostic> {
     }
     let verify = s.ssl_verify_client();
     let needs_ca = matches!(verify, VerifyClient::On | VerifyClient::Optional);
-    if needs_ca && s.ssl_client_certificate.is_none() {
+    // nginx 1.27.2: `ssl_trusted_certificate` alone will do (no CA list is sent then).
+    // Without either, 1.22.1's words, which the config corpus compares.
+    let has_ca = s.ssl_client_certificate.is_some() || s.ssl_trusted_certificate.is_some();
+    if needs_ca && !has_ca {
         return Err(Diagnostic {
             level: LogLevel::Emerg,
             message: "no ssl_client_certificate for ssl_verify_client".into(),
@@ -145,6 +148,7 @@ fn server(scope: &Scope, mail: &Scope, conf_dir: &Path) -> Server {
             .unwrap_or_else(hostname),
         timeout: s.timeout(),
         max_errors: u32::try_from(s.max_errors()).unwrap_or(u32::MAX),
+        max_commands: u32::try_from(s.max_commands()).unwrap_or(u32::MAX),
         error_log: s
             .error_log
             .as_ref()

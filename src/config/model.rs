@@ -119,6 +119,8 @@ pub struct Server {
     /// Pre-auth deadline and backend-login deadline (nginx's `timeout`).
     pub timeout: Duration,
     pub max_errors: u32,
+    /// `max_commands` (freenginx 1.25.5): commands allowed before authentication.
+    pub max_commands: u32,
     /// The server's `error_log` chain (its own lines, else mail{}'s); empty: its
     /// sessions write to the main log, as in nginx.
     pub error_log: Vec<LogTarget>,
@@ -169,6 +171,8 @@ pub struct Listen {
     /// nginx gives it a socket of its own even beside a wildcard of its port (`bind`,
     /// or a socket option): it counts against `worker_connections` and `-t` binds it.
     pub bind: bool,
+    /// `multipath` (nginx 1.29.7): an IPPROTO_MPTCP socket, TCP where the kernel has none.
+    pub multipath: bool,
     pub location: Location,
 }
 
@@ -280,6 +284,18 @@ pub struct Resolver {
     /// Name servers, queried in turn (port 53 unless given).
     pub servers: Vec<SocketAddr>,
     pub timeout: Duration,
+    /// `ipv4=` (nginx 1.23.1) and `ipv6=`: whether client host names are confirmed
+    /// with A and with AAAA queries.
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+/// The value of one `resolver` directive other than `off`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameServers {
+    pub servers: Vec<SocketAddr>,
+    pub ipv4: bool,
+    pub ipv6: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

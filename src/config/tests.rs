@@ -601,3 +601,98 @@ fn resolver_is_inherited_and_off_by_default() {
     ));
     assert_eq!(plain.config.servers[0].resolver, None);
 }
+
+// Newer nginx and freenginx directives: nginx 1.22.1 refuses them, so they cannot be
+// compared with it (`error_cases` is); these check mailproxy's reading alone.
+
+#[test]
+fn max_commands_is_freenginx_s() {
+    let l = ok(&mail(
+        "auth_http 127.0.0.1:9000; max_commands 20;
+         server { listen 127.0.0.1:21143; protocol imap; }
+         server { listen 127.0.0.1:21144; protocol imap; max_commands 0; }",
+    ));
+    assert!(l.warnings.is_empty());
+    assert_eq!(l.config.servers[0].max_commands, 20);
+    assert_eq!(l.config.servers[1].max_commands, 0);
+    assert_eq!(ok(&mail(SERVER)).config.servers[0].max_commands, 1000);
+    assert_eq!(
+        err(&mail("max_commands many;")),
+        format!("\"max_commands\" directive invalid number in {F}:4")
+    );
+    assert_eq!(
+        err(&mail("max_commands 1;\nmax_commands 2;")),
+        format!("\"max_commands\" directive is duplicate in {F}:5")
+    );
+    assert_eq!(
+        err(&format!("{LOAD}events {{ }}\nmax_commands 1;\n")),
+        format!("\"max_commands\" directive is not allowed here in {F}:3")
+    );
+}
+
+/// nginx 1.27.2: `ssl_trusted_certificate` alone is enough for `ssl_verify_client on` and
+/// `optional` (1.22.1 refuses it; without either the refusal keeps 1.22.1's words).
+#[test]
+fn verify_client_with_only_trusted_certificates() {
+    for mode in ["on", "optional"] {
+        let l = ok(&mail(&format!(
+            "ssl_verify_client {mode}; ssl_trusted_certificate ca.pem;
+             ssl_certificate a; ssl_certificate_key b;
+             server {{ listen 127.0.0.1:21143 ssl; protocol imap; auth_http 127.0.0.1; }}"
+        )));
+        let tls = l.config.servers[0].tls.as_ref().unwrap();
+        assert_eq!(tls.client_certificate, None);
+        assert_eq!(
+            tls.trusted_certificate.as_deref(),
+            Some(Path::new("/etc/mp/ca.pem"))
+        );
+    }
+    let neither = mail(
+        "ssl_verify_client optional; ssl_certificate a; ssl_certificate_key b;
+         server { listen 127.0.0.1:21143 ssl; protocol imap; auth_http 127.0.0.1; }",
+    );
+    assert_eq!(
+        err(&neither),
+        "no ssl_client_certificate for ssl_verify_client"
+    );
+}
+
+/// nginx 1.29.7's `listen ... multipath`: an MPTCP socket of its own.
+#[test]
+fn listen_multipath() {
+    let l = ok(&mail(
+        "auth_http 127.0.0.1:9000;
+         server { listen 127.0.0.1:21143 multipath; listen 127.0.0.1:21144; protocol imap; }",
+    ));
+    let listens = &l.config.servers[0].listens;
+    assert!(listens[0].multipath && listens[0].bind);
+    assert!(!listens[1].multipath && !listens[1].bind);
+    assert_eq!(
+        err(&mail(
+            "auth_http 127.0.0.1:9000; server { listen 127.0.0.1:21143 Multipath; protocol imap; }"
+        )),
+        format!("the invalid \"Multipath\" parameter in {F}:4")
+    );
+}
+
+/// nginx 1.29.1's `ssl_certificate_compression`: checked, warned (OpenSSL 3.0 cannot).
+#[test]
+fn ssl_certificate_compression_warns() {
+    let l = ok(&mail(&format!("ssl_certificate_compression on;\n{SERVER}")));
+    assert_eq!(
+        warnings(&l),
+        [format!(
+            "\"ssl_certificate_compression\" directive has no effect in mailproxy in {F}:4"
+        )]
+    );
+    assert_eq!(
+        err(&mail("ssl_certificate_compression yes;")),
+        format!(
+            "invalid value \"yes\" in \"ssl_certificate_compression\" directive, it must be \"on\" or \"off\" in {F}:4"
+        )
+    );
+    assert!(err(&format!(
+        "{LOAD}events {{ }}\nssl_certificate_compression on;\n"
+    ))
+    .starts_with("\"ssl_certificate_compression\" directive is not allowed here"));
+}

@@ -126,6 +126,7 @@ impl SessionLog {
 
 #[cfg(test)]
 mod tests {
+    use crate::proto::core::CommandLimits;
     use crate::proto::imap::{ImapPlan, ImapPreAuth};
     use crate::proto::pop3::{Pop3Plan, Pop3PreAuth};
     use crate::proto::{Action, PreAuth};
@@ -159,8 +160,15 @@ mod tests {
     #[test]
     fn command_verbs_never_show_an_argument() {
         let s = server("imap");
-        let mut imap =
-            ImapPreAuth::new(Arc::new(ImapPlan::new(&s.imap, s.starttls, 5, "mx")), false);
+        let mut imap = ImapPreAuth::new(
+            Arc::new(ImapPlan::new(
+                &s.imap,
+                s.starttls,
+                CommandLimits::DEFAULT,
+                "mx",
+            )),
+            false,
+        );
         assert_eq!(
             verbs(&mut imap, b"a CAPABILITY\r\nb NOOP\r\n"),
             ["CAPABILITY", "NOOP"]
@@ -171,20 +179,41 @@ mod tests {
         );
         assert_eq!(verbs(&mut imap, b"YWxpY2U=\r\n"), ["SASL response"]);
         assert_eq!(verbs(&mut imap, b"c2VjcmV0\r\n"), ["SASL response"]);
-        let mut imap =
-            ImapPreAuth::new(Arc::new(ImapPlan::new(&s.imap, s.starttls, 5, "mx")), false);
+        let mut imap = ImapPreAuth::new(
+            Arc::new(ImapPlan::new(
+                &s.imap,
+                s.starttls,
+                CommandLimits::DEFAULT,
+                "mx",
+            )),
+            false,
+        );
         assert_eq!(verbs(&mut imap, b"a LOGIN alice s3cret\r\n"), ["LOGIN"]);
 
         let s = server("pop3");
-        let mut pop3 =
-            Pop3PreAuth::new(Arc::new(Pop3Plan::new(&s.pop3, s.starttls, 5, "mx")), false);
+        let mut pop3 = Pop3PreAuth::new(
+            Arc::new(Pop3Plan::new(
+                &s.pop3,
+                s.starttls,
+                CommandLimits::DEFAULT,
+                "mx",
+            )),
+            false,
+        );
         assert_eq!(
             verbs(&mut pop3, b"CAPA\r\nUSER alice\r\n"),
             ["CAPA", "USER"]
         );
         assert_eq!(verbs(&mut pop3, b"PASS s3cret\r\n"), ["PASS"]);
-        let mut pop3 =
-            Pop3PreAuth::new(Arc::new(Pop3Plan::new(&s.pop3, s.starttls, 5, "mx")), false);
+        let mut pop3 = Pop3PreAuth::new(
+            Arc::new(Pop3Plan::new(
+                &s.pop3,
+                s.starttls,
+                CommandLimits::DEFAULT,
+                "mx",
+            )),
+            false,
+        );
         assert_eq!(verbs(&mut pop3, b"AUTH PLAIN\r\n"), ["AUTH"]);
         assert_eq!(
             verbs(&mut pop3, b"AGFsaWNlAHMzY3JldA==\r\n"),

@@ -8,7 +8,9 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 
-use socket2::{Domain, Socket, TcpKeepalive, Type};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 
 use crate::config::parser::os_error;
 use crate::config::{Listen, ListenAddr};
@@ -130,9 +132,9 @@ fn covers(wild: SocketAddr, addr: SocketAddr) -> bool {
 }
 
 /// Binds one TCP `listen`: SO_REUSEADDR as nginx sets it, `backlog=`, `rcvbuf=`,
-/// `sndbuf=`, `ipv6only=` and `so_keepalive=`.
+/// `sndbuf=`, `ipv6only=`, `so_keepalive=` and `multipath`.
 fn bind_tcp(listen: &Listen, addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    let socket = stream_socket(addr, listen.multipath)?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(listen.ipv6only)?;
@@ -150,4 +152,101 @@ fn bind_tcp(listen: &Listen, addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(listen.backlog)?;
     Ok(socket.into())
+}
+
+/// `IPPROTO_MPTCP` (Linux 5.6).
+const IPPROTO_MPTCP: i32 = 262;
+
+/// The multipath fallback has been warned about (once per process).
+static MPTCP_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// A stream socket for `addr`: Multipath TCP for a `listen ... multipath` (nginx
+/// 1.29.7), plain TCP otherwise. Where the kernel has no MPTCP (built without it, or
+/// `net.mptcp.enabled = 0`: socket() fails with EPROTONOSUPPORT, ENOPROTOOPT or EINVAL)
+/// the socket is TCP and one warning says so; nginx fails to start there instead.
+pub fn stream_socket(addr: SocketAddr, multipath: bool) -> io::Result<Socket> {
+    let domain = Domain::for_address(addr);
+    if !multipath {
+        return Socket::new(domain, Type::STREAM, None);
+    }
+    match Socket::new(domain, Type::STREAM, Some(Protocol::from(IPPROTO_MPTCP))) {
+        Err(e) if no_mptcp(&e) => {
+            if !MPTCP_WARNED.swap(true, Ordering::Relaxed) {
+                let message = format!(
+                    "socket() with IPPROTO_MPTCP failed ({}), multipath is not supported \
+                     on this system, listening with TCP",
+                    os_error(&e)
+                );
+                crate::log::write(crate::config::LogLevel::Warn, &message);
+            }
+            Socket::new(domain, Type::STREAM, None)
+        }
+        other => other,
+    }
+}
+
+/// socket()'s errors for a kernel without (enabled) MPTCP.
+fn no_mptcp(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPROTONOSUPPORT | libc::ENOPROTOOPT | libc::EINVAL)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn protocol(socket: &Socket) -> i32 {
+        socket.protocol().unwrap().map_or(0, i32::from)
+    }
+
+    #[test]
+    fn multipath_sockets_are_mptcp_where_the_kernel_has_it() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let tcp = stream_socket(addr, false).unwrap();
+        assert_eq!(protocol(&tcp), libc::IPPROTO_TCP);
+        let mptcp = stream_socket(addr, true).unwrap();
+        let kernel_has_it =
+            std::fs::read_to_string("/proc/sys/net/mptcp/enabled").is_ok_and(|v| v.trim() == "1");
+        let want = if kernel_has_it {
+            IPPROTO_MPTCP
+        } else {
+            libc::IPPROTO_TCP
+        };
+        assert_eq!(protocol(&mptcp), want);
+    }
+
+    #[test]
+    fn no_mptcp_errors() {
+        for errno in [libc::EPROTONOSUPPORT, libc::ENOPROTOOPT, libc::EINVAL] {
+            assert!(no_mptcp(&io::Error::from_raw_os_error(errno)));
+        }
+        assert!(!no_mptcp(&io::Error::from_raw_os_error(libc::EMFILE)));
+    }
+
+    #[test]
+    fn a_multipath_listener_accepts() {
+        let listen = Listen {
+            addr: ListenAddr::Tcp("127.0.0.1:0".parse().unwrap()),
+            ssl: false,
+            proxy_protocol: false,
+            backlog: 16,
+            rcvbuf: None,
+            sndbuf: None,
+            ipv6only: true,
+            so_keepalive: None,
+            bind: true,
+            multipath: true,
+            location: crate::config::Location {
+                file: "test".into(),
+                line: 1,
+            },
+        };
+        let listener = bind_tcp(&listen, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        assert_eq!(server.peer_addr().unwrap(), client.local_addr().unwrap());
+    }
 }

@@ -1,6 +1,7 @@
 //! The state every pre-auth machine keeps whatever its protocol (reference §4): the
 //! bounded command buffer, the info-level log queue, the syntax error count against
-//! `max_errors`, the "close after this reply" flag, and the credentials gathered so far.
+//! `max_errors`, the command count against `max_commands`, the "close after this reply"
+//! flag, and the credentials gathered so far.
 //!
 //! IMAP, POP3 and SMTP each embed a [`PreAuthCore`] and keep only what their protocol
 //! adds (parser, expected line, capability lists); [`delegate_pre_auth_core!`] writes
@@ -18,7 +19,9 @@ pub(crate) struct PreAuthCore {
     pub buffer: CommandBuffer,
     /// Syntax errors so far; the one that reaches `max_errors` closes.
     pub errors: u32,
-    max_errors: u32,
+    /// Commands parsed so far (freenginx's `s->commands`); one over `max_commands` closes.
+    commands: u32,
+    limits: CommandLimits,
     /// Set when the current reply must be followed by a close.
     pub quit: bool,
     /// The login and password (or digest) the client supplied.
@@ -35,10 +38,44 @@ pub(crate) struct PreAuthCore {
     tls: bool,
 }
 
+/// `max_errors` and `max_commands` (freenginx 1.25.5) of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandLimits {
+    /// Syntax errors before the connection is closed.
+    pub max_errors: u32,
+    /// Commands (any line that parses, SASL responses included) allowed before
+    /// authentication; the one after the last is refused and closes.
+    pub max_commands: u32,
+}
+
+impl CommandLimits {
+    /// The defaults: `max_errors 5`, `max_commands 1000`.
+    pub const DEFAULT: CommandLimits = CommandLimits {
+        max_errors: 5,
+        max_commands: 1000,
+    };
+
+    /// A server's `max_errors` and `max_commands`.
+    pub fn of(server: &crate::config::Server) -> Self {
+        CommandLimits {
+            max_errors: server.max_errors,
+            max_commands: server.max_commands,
+        }
+    }
+
+    /// `max_errors` with the default `max_commands`.
+    pub fn errors(max_errors: u32) -> Self {
+        CommandLimits {
+            max_errors,
+            ..Self::DEFAULT
+        }
+    }
+}
+
 /// What a [`PreAuthCore`] is made of: the server's settings that every protocol shares.
 pub(crate) struct CoreSettings {
     pub buffer_size: usize,
-    pub max_errors: u32,
+    pub limits: CommandLimits,
     /// The protocol's line for any internal error.
     pub internal_error: &'static [u8],
     pub starttls: Starttls,
@@ -62,7 +99,8 @@ impl PreAuthCore {
         PreAuthCore {
             buffer: CommandBuffer::new(settings.buffer_size),
             errors: 0,
-            max_errors: settings.max_errors,
+            commands: 0,
+            limits: settings.limits,
             quit: false,
             client: ClientLogin::default(),
             salt: None,
@@ -112,10 +150,24 @@ impl PreAuthCore {
     /// Counts a syntax error; the one that reaches `max_errors` closes.
     pub fn count_error(&mut self) {
         self.errors = self.errors.saturating_add(1);
-        if self.errors >= self.max_errors {
+        if self.errors >= self.limits.max_errors {
             self.log("client sent too many invalid commands".into());
             self.quit = true;
         }
+    }
+
+    /// Counts a command that parsed (freenginx's `ngx_mail_read_command`: not a syntax
+    /// error, a too long line or an IMAP literal announcement). `true` for the one past
+    /// `max_commands`: it is logged, gets the invalid-command reply instead of being
+    /// handled, and the connection closes after it.
+    pub fn count_command(&mut self) -> bool {
+        self.commands = self.commands.saturating_add(1);
+        if self.commands <= self.limits.max_commands {
+            return false;
+        }
+        self.log("client sent too many commands".into());
+        self.quit = true;
+        true
     }
 
     /// The buffer filled up without a complete line: log it, showing only its first
@@ -235,7 +287,7 @@ mod tests {
     fn core(max_errors: u32, starttls: Starttls) -> PreAuthCore {
         PreAuthCore::new(CoreSettings {
             buffer_size: 16,
-            max_errors,
+            limits: CommandLimits::errors(max_errors),
             internal_error: b"-ERR\r\n",
             starttls,
             tls: false,
@@ -260,6 +312,22 @@ mod tests {
             core.reply(b"x\r\n".to_vec(), true),
             Action::ReplyAndClose(b"x\r\n".to_vec())
         );
+    }
+
+    #[test]
+    fn the_command_past_max_commands_logs_and_closes() {
+        let mut core = core(5, Starttls::Off);
+        core.limits.max_commands = 2;
+        assert!(!core.count_command());
+        assert!(!core.count_command());
+        assert_eq!(core.take_log(), None);
+        assert!(!core.quit);
+        assert!(core.count_command());
+        assert_eq!(
+            core.take_log().as_deref(),
+            Some("client sent too many commands")
+        );
+        assert!(core.quit);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::secret::Secret;
 
 pub mod buffer;
 pub(crate) mod core;
+pub use self::core::CommandLimits;
 pub mod imap;
 pub mod line_safe;
 pub mod pop3;
@@ -37,19 +38,22 @@ impl DialoguePlan {
     pub fn new(server: &crate::config::Server) -> Self {
         use crate::config::Protocol;
         use std::sync::Arc;
-        let (starttls, max_errors, name) =
-            (server.starttls, server.max_errors, &server.server_name);
+        let (starttls, limits, name) = (
+            server.starttls,
+            CommandLimits::of(server),
+            &server.server_name,
+        );
         match server.protocol {
             Protocol::Imap => DialoguePlan::Imap(Arc::new(imap::ImapPlan::new(
                 &server.imap,
                 starttls,
-                max_errors,
+                limits,
                 name,
             ))),
             Protocol::Pop3 => DialoguePlan::Pop3(Arc::new(pop3::Pop3Plan::new(
                 &server.pop3,
                 starttls,
-                max_errors,
+                limits,
                 name,
             ))),
             Protocol::Smtp => DialoguePlan::Smtp(Arc::new(smtp::SmtpPlan::new(

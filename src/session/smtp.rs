@@ -52,7 +52,9 @@ pub(super) async fn serve(
 /// address back. Failures are logged at error level, as nginx does.
 async fn client_host(resolver: &Resolver, ip: IpAddr, log: &SessionLog) -> String {
     let servers = &resolver.servers;
-    let name = match dns::reverse(servers, ip, resolver.timeout).await {
+    let lookup = dns::reverse(servers, ip, resolver.timeout).await;
+    log_ignored(&lookup.ignored, log);
+    let name = match lookup.result {
         Ok(name) => name,
         Err(e) => {
             let message = format!("{ip} could not be resolved ({})", e.describe());
@@ -68,7 +70,10 @@ async fn client_host(resolver: &Resolver, ip: IpAddr, log: &SessionLog) -> Strin
         log.error(&message, Some("in resolving client address"));
         return HOST_TEMPUNAVAIL.to_owned();
     }
-    match dns::forward(servers, &name, ip, resolver.timeout).await {
+    let (ipv4, ipv6) = (resolver.ipv4, resolver.ipv6);
+    let lookup = dns::forward(servers, &name, ipv4, ipv6, resolver.timeout).await;
+    log_ignored(&lookup.ignored, log);
+    match lookup.result {
         Ok(addrs) if addrs.contains(&ip) => name,
         Ok(_) => HOST_UNAVAILABLE.to_owned(),
         Err(e) => {
@@ -76,6 +81,13 @@ async fn client_host(resolver: &Resolver, ip: IpAddr, log: &SessionLog) -> Strin
             log.error(&message, Some("in resolving client hostname"));
             unavailable_or_temporary(e)
         }
+    }
+}
+
+/// The answers the resolver dropped, as nginx's resolver logs them (error level).
+fn log_ignored(ignored: &[String], log: &SessionLog) {
+    for reason in ignored {
+        log.bare(crate::config::LogLevel::Error, reason);
     }
 }
 

@@ -129,6 +129,9 @@ fn dns_reply(query: &[u8], name: &str, addr: [u8; 4]) -> Option<Vec<u8>> {
             wire
         }
         1 if qname == name => addr.to_vec(),
+        // The name exists but has no AAAA record: an empty answer, not NXDOMAIN (which
+        // is about the name, and fails nginx's whole A + AAAA lookup).
+        28 if qname == name => return Some(out),
         _ => {
             out[3] = 0x83;
             return Some(out);

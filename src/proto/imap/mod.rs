@@ -41,6 +41,7 @@
 //!
 //! - A login or password with CR, LF or NUL is refused with the invalid-command reply
 //!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
+//! - `max_commands` (freenginx 1.25.5): the command past it is refused and closes.
 //! - An IMAP literal length that overflows is an invalid command (nginx 1.29.6).
 //! - A stale tag (see `parser.rs`) whose bytes are no longer a tag is not echoed: the
 //!   reply is untagged (nginx would send the bytes, CR and LF included).
@@ -58,7 +59,7 @@ mod tests_backend;
 
 pub use backend::ImapBackendLogin;
 
-use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
+use super::core::{delegate_pre_auth_core, CommandLimits, CoreSettings, PreAuthCore};
 use super::sasl;
 use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
@@ -87,7 +88,7 @@ enum Expecting {
 pub struct ImapPlan {
     client_buffer: usize,
     starttls: Starttls,
-    max_errors: u32,
+    limits: CommandLimits,
     auth: AuthMethods,
     server_name: String,
     capabilities: CapabilityLines,
@@ -97,13 +98,13 @@ impl ImapPlan {
     pub fn new(
         settings: &ImapSettings,
         starttls: Starttls,
-        max_errors: u32,
+        limits: CommandLimits,
         server_name: &str,
     ) -> Self {
         ImapPlan {
             client_buffer: settings.client_buffer,
             starttls,
-            max_errors,
+            limits,
             auth: settings.auth,
             server_name: server_name.to_owned(),
             capabilities: CapabilityLines::new(settings),
@@ -212,7 +213,7 @@ impl ImapPreAuth {
         ImapPreAuth {
             core: PreAuthCore::new(CoreSettings {
                 buffer_size: plan.client_buffer,
-                max_errors: plan.max_errors,
+                limits: plan.limits,
                 internal_error: INTERNAL_ERROR,
                 starttls: plan.starttls,
                 tls,
@@ -380,6 +381,8 @@ impl PreAuth for ImapPreAuth {
             }
             // Mid-command: no bookkeeping, the literal follows.
             Parsed::Literal => return Action::Reply(LITERAL_NEXT.to_vec()),
+            // freenginx: the command past `max_commands` is refused, tagged, and closes.
+            Parsed::Command if self.core.count_command() => Outcome::INVALID,
             Parsed::Command => self.handle_line(),
         };
         self.finish(outcome)

@@ -13,7 +13,7 @@ type Imap = Client<ImapPreAuth>;
 struct Setup {
     settings: ImapSettings,
     starttls: Starttls,
-    max_errors: u32,
+    limits: CommandLimits,
     tls: bool,
 }
 
@@ -28,7 +28,7 @@ fn setup() -> Setup {
             },
         },
         starttls: Starttls::Off,
-        max_errors: 5,
+        limits: CommandLimits::DEFAULT,
         tls: false,
     }
 }
@@ -57,7 +57,11 @@ impl Setup {
         self
     }
     fn max_errors(mut self, max_errors: u32) -> Self {
-        self.max_errors = max_errors;
+        self.limits.max_errors = max_errors;
+        self
+    }
+    fn max_commands(mut self, max_commands: u32) -> Self {
+        self.limits.max_commands = max_commands;
         self
     }
     fn implicit_tls(mut self) -> Self {
@@ -69,7 +73,7 @@ impl Setup {
             Arc::new(ImapPlan::new(
                 &self.settings,
                 self.starttls,
-                self.max_errors,
+                self.limits,
                 "mx.test",
             )),
             self.tls,
@@ -699,4 +703,38 @@ fn secrets_stay_out_of_debug_output() {
     let credentials = imap.logs_in(b"a LOGIN alice hunter2\r\n");
     assert!(!format!("{credentials:?}").contains("hunter2"));
     assert!(!format!("{:?}", imap.machine).contains("hunter2"));
+}
+
+/// freenginx 1.25.5 `max_commands`: every command that parses counts (SASL responses
+/// too), syntax errors and literal announcements do not; the one past the limit gets
+/// the tagged invalid-command reply and the connection closes.
+#[test]
+fn max_commands_refuses_and_closes_the_command_past_it() {
+    let mut imap = setup().max_commands(3).connect();
+    imap.says(b"a1 NOOP\r\n", b"a1 OK completed\r\n")
+        .says(b"a2 FOO\r\n", b"a2 BAD invalid command\r\n")
+        .says(b"a3 LOGIN {5}\r\n", b"+ OK\r\n")
+        // A command that parses but is refused counts (LOGIN without a password).
+        .says(b"alice\r\n", b"a3 BAD invalid command\r\n")
+        .says(b"a4 AUTHENTICATE PLAIN\r\n", b"+ \r\n");
+    assert_eq!(imap.logs(), Vec::<String>::new());
+    // The third command is a SASL response: refused with the AUTHENTICATE's tag.
+    let response = encode_base64(b"\0alice\0pw");
+    imap.expect(
+        &[&response[..], b"\r\n"].concat(),
+        b"a4 BAD invalid command\r\n",
+        End::Closed,
+    );
+    assert_eq!(imap.logs(), ["client sent too many commands"]);
+}
+
+#[test]
+fn max_commands_zero_refuses_the_first_command() {
+    let mut imap = setup().max_commands(0).connect();
+    imap.expect(
+        b"a1 CAPABILITY\r\n",
+        b"a1 BAD invalid command\r\n",
+        End::Closed,
+    );
+    assert_eq!(imap.logs(), ["client sent too many commands"]);
 }

@@ -164,7 +164,12 @@ fn pre_auth_machines_build_the_login_with_the_client_tag() {
         },
     };
     let mut imap = ImapPreAuth::new(
-        Arc::new(ImapPlan::new(&settings, Starttls::Off, 5, "mx.test")),
+        Arc::new(ImapPlan::new(
+            &settings,
+            Starttls::Off,
+            crate::proto::CommandLimits::DEFAULT,
+            "mx.test",
+        )),
         false,
     );
     imap.receive(b"A7 AUTHENTICATE PLAIN\r\n");

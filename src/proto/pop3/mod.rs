@@ -21,6 +21,7 @@
 //! - CRAM-MD5 responses follow the shared rules of [`super::sasl`].
 //! - A login or password with CR, LF or NUL is refused with the invalid-command reply
 //!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
+//! - `max_commands` (freenginx 1.25.5): the command past it is refused and closes.
 
 mod backend;
 mod parser;
@@ -31,7 +32,7 @@ mod tests_backend;
 
 pub use backend::Pop3BackendLogin;
 
-use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
+use super::core::{delegate_pre_auth_core, CommandLimits, CoreSettings, PreAuthCore};
 use super::sasl;
 use super::sasl_state::{self, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth};
@@ -62,7 +63,7 @@ enum Expecting {
 #[derive(Debug)]
 pub struct Pop3Plan {
     starttls: Starttls,
-    max_errors: u32,
+    limits: CommandLimits,
     auth: AuthMethods,
     server_name: String,
     lists: Lists,
@@ -72,12 +73,12 @@ impl Pop3Plan {
     pub fn new(
         settings: &Pop3Settings,
         starttls: Starttls,
-        max_errors: u32,
+        limits: CommandLimits,
         server_name: &str,
     ) -> Self {
         Pop3Plan {
             starttls,
-            max_errors,
+            limits,
             auth: settings.auth,
             server_name: server_name.to_owned(),
             lists: Lists::new(settings),
@@ -187,7 +188,7 @@ impl Pop3PreAuth {
     fn with_salt(plan: Arc<Pop3Plan>, salt: Option<Vec<u8>>, tls: bool) -> Self {
         let mut core = PreAuthCore::new(CoreSettings {
             buffer_size: COMMAND_BUFFER,
-            max_errors: plan.max_errors,
+            limits: plan.limits,
             internal_error: INTERNAL_ERROR,
             starttls: plan.starttls,
             tls,
@@ -407,6 +408,8 @@ impl PreAuth for Pop3PreAuth {
                 self.core.count_error();
                 Outcome::Invalid
             }
+            // freenginx: the command past `max_commands` is refused and closes.
+            Parsed::Command if self.core.count_command() => Outcome::Invalid,
             Parsed::Command => self.handle_line(),
         };
         self.finish(outcome)

@@ -16,7 +16,7 @@ const CAPA: &[u8] =
 struct Setup {
     settings: Pop3Settings,
     starttls: Starttls,
-    max_errors: u32,
+    limits: CommandLimits,
     tls: bool,
 }
 
@@ -30,7 +30,7 @@ fn setup() -> Setup {
             },
         },
         starttls: Starttls::Off,
-        max_errors: 5,
+        limits: CommandLimits::DEFAULT,
         tls: false,
     }
 }
@@ -55,7 +55,11 @@ impl Setup {
         self
     }
     fn max_errors(mut self, max_errors: u32) -> Self {
-        self.max_errors = max_errors;
+        self.limits.max_errors = max_errors;
+        self
+    }
+    fn max_commands(mut self, max_commands: u32) -> Self {
+        self.limits.max_commands = max_commands;
         self
     }
     fn implicit_tls(mut self) -> Self {
@@ -66,7 +70,7 @@ impl Setup {
     fn connect(self) -> Pop3 {
         let auth = self.settings.auth;
         let salt = (auth.apop || auth.cram_md5).then(|| SALT.to_vec());
-        let plan = Pop3Plan::new(&self.settings, self.starttls, self.max_errors, "mx.test");
+        let plan = Pop3Plan::new(&self.settings, self.starttls, self.limits, "mx.test");
         let mut machine = Pop3PreAuth::with_salt(Arc::new(plan), salt.clone(), self.tls);
         let greeting = match salt {
             Some(salt) => [&b"+OK POP3 ready "[..], &salt].concat(),
@@ -133,7 +137,12 @@ fn greeting_carries_the_salt_for_apop_or_cram_md5() {
     setup().auth(true, false, false, true).connect();
     let settings = setup().auth(false, true, false, false).settings;
     let mut real = Pop3PreAuth::new(
-        Arc::new(Pop3Plan::new(&settings, Starttls::Off, 5, "mx.test")),
+        Arc::new(Pop3Plan::new(
+            &settings,
+            Starttls::Off,
+            CommandLimits::DEFAULT,
+            "mx.test",
+        )),
         false,
     );
     let greeting = String::from_utf8(real.greeting()).unwrap();
@@ -550,4 +559,17 @@ fn debug_never_shows_the_password() {
     let credentials = pop3.logs_in(b"PASS hunter2\r\n");
     assert!(!format!("{:?}", pop3.machine).contains("hunter2"));
     assert!(!format!("{credentials:?}").contains("hunter2"));
+}
+
+/// freenginx 1.25.5 `max_commands`: the command past the limit gets the invalid-command
+/// reply, logs `client sent too many commands` and closes; syntax errors are not counted.
+#[test]
+fn max_commands_refuses_and_closes_the_command_past_it() {
+    let mut pop3 = setup().max_commands(2).connect();
+    pop3.says(b"NOOP\r\n", b"+OK\r\n")
+        .says(b"FOO\r\n", INVALID)
+        .says(b"USER alice\r\n", b"+OK\r\n");
+    assert_eq!(pop3.logs(), Vec::<String>::new());
+    pop3.expect(b"PASS secret\r\n", INVALID, End::Closed);
+    assert_eq!(pop3.logs(), ["client sent too many commands"]);
 }

@@ -89,7 +89,12 @@ fn apop_and_cram_md5_clients_log_in_with_user_pass() {
         },
     };
     let machine = Pop3PreAuth::new(
-        Arc::new(Pop3Plan::new(&settings, Starttls::Off, 5, "mx.test")),
+        Arc::new(Pop3Plan::new(
+            &settings,
+            Starttls::Off,
+            crate::proto::CommandLimits::DEFAULT,
+            "mx.test",
+        )),
         false,
     );
     let mut login = machine.backend_login(b"bob", b"plainpw", 4096);

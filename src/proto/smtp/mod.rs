@@ -11,6 +11,7 @@
 //!
 //! - A login or password with CR, LF or NUL is refused with the invalid-command reply
 //!   before auth_http ([`super::line_safe`]; nginx sends it on to the backend).
+//! - `max_commands` (freenginx 1.25.5): the command past it is refused and closes.
 //! - `MAIL` under `smtp_auth none` forgets the credentials of an earlier failed
 //!   `AUTH` (nginx 1.29.1), so a `none` request never carries stale ones.
 //! - The `530` refusal of `MAIL` logs a redacted command and leaves the buffer alone;
@@ -33,7 +34,7 @@ pub use backend::{BackendPlan, SmtpBackendLogin};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::core::{delegate_pre_auth_core, CoreSettings, PreAuthCore};
+use super::core::{delegate_pre_auth_core, CommandLimits, CoreSettings, PreAuthCore};
 use super::sasl;
 use super::sasl_state::{self, ClientLogin, SaslBegin, SaslStep, SaslWait};
 use super::{Action, AuthMethod, BackendLogin, PreAuth, SmtpEnvelope};
@@ -70,7 +71,8 @@ enum Expecting {
 pub struct SmtpOptions {
     pub settings: SmtpSettings,
     pub starttls: Starttls,
-    pub max_errors: u32,
+    /// `max_errors` and `max_commands`.
+    pub limits: CommandLimits,
     pub server_name: String,
     /// `xclient`.
     pub xclient: bool,
@@ -83,7 +85,7 @@ impl SmtpOptions {
         SmtpOptions {
             settings: server.smtp.clone(),
             starttls: server.starttls,
-            max_errors: server.max_errors,
+            limits: CommandLimits::of(server),
             server_name: server.server_name.clone(),
             xclient: server.proxy.xclient,
             proxy_auth: server.proxy.smtp_auth,
@@ -227,7 +229,7 @@ impl SmtpPreAuth {
         SmtpPreAuth {
             core: PreAuthCore::new(CoreSettings {
                 buffer_size: options.settings.client_buffer,
-                max_errors: options.max_errors,
+                limits: options.limits,
                 internal_error: INTERNAL_ERROR,
                 starttls: options.starttls,
                 tls,
@@ -449,6 +451,8 @@ impl PreAuth for SmtpPreAuth {
                 self.core.count_error();
                 Outcome::Invalid
             }
+            // freenginx: the command past `max_commands` is refused and closes.
+            Parsed::Command if self.core.count_command() => Outcome::Invalid,
             Parsed::Command => self.handle_line(),
         };
         self.finish(outcome)

@@ -25,7 +25,7 @@ pub(super) fn options() -> SmtpOptions {
             },
         },
         starttls: Starttls::Off,
-        max_errors: 5,
+        limits: CommandLimits::DEFAULT,
         server_name: "mx.test".into(),
         xclient: true,
         proxy_auth: false,
@@ -424,4 +424,28 @@ fn auth_none_envelope_with_a_nul_is_refused() {
             "{helo:?}"
         );
     }
+}
+
+/// freenginx 1.25.5 `max_commands`: the command past the limit gets `500 5.5.1 Invalid
+/// command` and the connection closes; syntax errors are not counted.
+#[test]
+fn max_commands_refuses_and_closes_the_command_past_it() {
+    let mut options = options();
+    options.limits.max_commands = 2;
+    let mut s = Smtp::new(options);
+    s.expect(
+        "EHLO client.example\r\n",
+        "250-mx.test\r\n250 AUTH PLAIN LOGIN\r\n",
+    );
+    s.expect("DATA\r\n", INVALID_TEXT);
+    s.expect("AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+    assert_eq!(s.client.machine.take_log(), None);
+    assert_eq!(
+        s.send(b"YWxpY2U=\r\n"),
+        (INVALID_TEXT.to_string(), End::Closed)
+    );
+    assert_eq!(
+        s.client.machine.take_log().as_deref(),
+        Some("client sent too many commands")
+    );
 }
