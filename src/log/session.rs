@@ -126,11 +126,9 @@ impl SessionLog {
 
 #[cfg(test)]
 mod tests {
-    use crate::proto::core::CommandLimits;
-    use crate::proto::imap::{ImapPlan, ImapPreAuth};
-    use crate::proto::pop3::{Pop3Plan, Pop3PreAuth};
-    use crate::proto::{Action, PreAuth};
-    use std::sync::Arc;
+    use crate::proto::imap::ImapPreAuth;
+    use crate::proto::pop3::Pop3PreAuth;
+    use crate::proto::{Action, DialoguePlan, PreAuth};
 
     /// Feeds `input` and collects the verbs the driver's debug lines would show.
     fn verbs(machine: &mut dyn PreAuth, input: &[u8]) -> Vec<&'static str> {
@@ -157,66 +155,42 @@ mod tests {
         (*loaded.config.servers[0]).clone()
     }
 
+    /// A pre-auth machine of the one server in a `protocol` config, built from its
+    /// plan as a session builds it.
+    fn machine(protocol: &str) -> Box<dyn PreAuth> {
+        match DialoguePlan::new(&server(protocol)) {
+            DialoguePlan::Imap(plan) => Box::new(ImapPreAuth::new(plan, false)),
+            DialoguePlan::Pop3(plan) => Box::new(Pop3PreAuth::new(plan, false)),
+            DialoguePlan::Smtp(_) => unreachable!("the tests ask for imap and pop3"),
+        }
+    }
+
     #[test]
     fn command_verbs_never_show_an_argument() {
-        let s = server("imap");
-        let mut imap = ImapPreAuth::new(
-            Arc::new(ImapPlan::new(
-                &s.imap,
-                s.starttls,
-                CommandLimits::DEFAULT,
-                "mx",
-            )),
-            false,
-        );
+        let mut imap = machine("imap");
         assert_eq!(
-            verbs(&mut imap, b"a CAPABILITY\r\nb NOOP\r\n"),
+            verbs(imap.as_mut(), b"a CAPABILITY\r\nb NOOP\r\n"),
             ["CAPABILITY", "NOOP"]
         );
         assert_eq!(
-            verbs(&mut imap, b"c AUTHENTICATE LOGIN\r\n"),
+            verbs(imap.as_mut(), b"c AUTHENTICATE LOGIN\r\n"),
             ["AUTHENTICATE"]
         );
-        assert_eq!(verbs(&mut imap, b"YWxpY2U=\r\n"), ["SASL response"]);
-        assert_eq!(verbs(&mut imap, b"c2VjcmV0\r\n"), ["SASL response"]);
-        let mut imap = ImapPreAuth::new(
-            Arc::new(ImapPlan::new(
-                &s.imap,
-                s.starttls,
-                CommandLimits::DEFAULT,
-                "mx",
-            )),
-            false,
-        );
-        assert_eq!(verbs(&mut imap, b"a LOGIN alice s3cret\r\n"), ["LOGIN"]);
+        assert_eq!(verbs(imap.as_mut(), b"YWxpY2U=\r\n"), ["SASL response"]);
+        assert_eq!(verbs(imap.as_mut(), b"c2VjcmV0\r\n"), ["SASL response"]);
+        let mut imap = machine("imap");
+        assert_eq!(verbs(imap.as_mut(), b"a LOGIN alice s3cret\r\n"), ["LOGIN"]);
 
-        let s = server("pop3");
-        let mut pop3 = Pop3PreAuth::new(
-            Arc::new(Pop3Plan::new(
-                &s.pop3,
-                s.starttls,
-                CommandLimits::DEFAULT,
-                "mx",
-            )),
-            false,
-        );
+        let mut pop3 = machine("pop3");
         assert_eq!(
-            verbs(&mut pop3, b"CAPA\r\nUSER alice\r\n"),
+            verbs(pop3.as_mut(), b"CAPA\r\nUSER alice\r\n"),
             ["CAPA", "USER"]
         );
-        assert_eq!(verbs(&mut pop3, b"PASS s3cret\r\n"), ["PASS"]);
-        let mut pop3 = Pop3PreAuth::new(
-            Arc::new(Pop3Plan::new(
-                &s.pop3,
-                s.starttls,
-                CommandLimits::DEFAULT,
-                "mx",
-            )),
-            false,
-        );
-        assert_eq!(verbs(&mut pop3, b"AUTH PLAIN\r\n"), ["AUTH"]);
+        assert_eq!(verbs(pop3.as_mut(), b"PASS s3cret\r\n"), ["PASS"]);
+        let mut pop3 = machine("pop3");
+        assert_eq!(verbs(pop3.as_mut(), b"AUTH PLAIN\r\n"), ["AUTH"]);
         assert_eq!(
-            verbs(&mut pop3, b"AGFsaWNlAHMzY3JldA==\r\n"),
+            verbs(pop3.as_mut(), b"AGFsaWNlAHMzY3JldA==\r\n"),
             ["SASL response"]
         );
     }
