@@ -155,15 +155,6 @@ impl Pipe {
     }
 }
 
-/// Relays until one side closes or the client is idle for `idle`.
-pub async fn relay<C: ReadReady, B: ReadReady>(
-    client: &mut C,
-    backend: &mut B,
-    idle: Duration,
-) -> RelayEnd {
-    relay_counted(client, backend, idle).await.0
-}
-
 /// Bytes a relay passed on: client → backend (`up`) and backend → client (`down`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Moved {
@@ -171,8 +162,9 @@ pub struct Moved {
     pub down: u64,
 }
 
-/// [`relay`], also saying how many bytes went each way.
-pub async fn relay_counted<C: ReadReady, B: ReadReady>(
+/// Relays until one side closes or the client is idle for `idle`; says why it ended
+/// and how many bytes went each way.
+pub async fn relay<C: ReadReady, B: ReadReady>(
     client: &mut C,
     backend: &mut B,
     idle: Duration,
@@ -218,10 +210,11 @@ mod tests {
     async fn copies_both_ways_and_ends_on_client_eof() {
         let (mut client_far, mut client) = duplex(64);
         let (mut backend, mut backend_far) = duplex(64);
-        let task =
-            tokio::spawn(
-                async move { relay(&mut client, &mut backend, Duration::from_secs(5)).await },
-            );
+        let task = tokio::spawn(async move {
+            relay(&mut client, &mut backend, Duration::from_secs(5))
+                .await
+                .0
+        });
         client_far.write_all(b"a1 SELECT INBOX\r\n").await.unwrap();
         let mut got = [0u8; 17];
         backend_far.read_exact(&mut got).await.unwrap();
@@ -238,10 +231,11 @@ mod tests {
     async fn a_large_transfer_arrives_intact_through_a_slow_reader() {
         let (mut client_far, mut client) = duplex(1000);
         let (mut backend, mut backend_far) = duplex(1 << 16);
-        let task =
-            tokio::spawn(
-                async move { relay(&mut client, &mut backend, Duration::from_secs(5)).await },
-            );
+        let task = tokio::spawn(async move {
+            relay(&mut client, &mut backend, Duration::from_secs(5))
+                .await
+                .0
+        });
         let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let sent = body.clone();
         let writer = tokio::spawn(async move {
@@ -306,7 +300,9 @@ mod tests {
     async fn a_reader_that_swaps_the_read_buffer_is_caught() {
         let (mut backend, _backend_far) = duplex(64);
         let task = tokio::spawn(async move {
-            relay(&mut SwapsBuffer, &mut backend, Duration::from_secs(5)).await
+            relay(&mut SwapsBuffer, &mut backend, Duration::from_secs(5))
+                .await
+                .0
         });
         let ended = tokio::time::timeout(Duration::from_secs(2), task).await;
         let err = ended
@@ -349,10 +345,11 @@ mod tests {
     async fn idle_client_times_out_after_proxy_timeout() {
         let (mut client_far, mut client) = duplex(1 << 16);
         let (mut backend, mut backend_far) = duplex(1 << 16);
-        let task =
-            tokio::spawn(
-                async move { relay(&mut client, &mut backend, Duration::from_secs(10)).await },
-            );
+        let task = tokio::spawn(async move {
+            relay(&mut client, &mut backend, Duration::from_secs(10))
+                .await
+                .0
+        });
         // A write to the client counts as client activity (as in nginx); after it,
         // silence on both sides must end the session `proxy_timeout` later.
         backend_far.write_all(b"* 1 EXISTS\r\n").await.unwrap();
@@ -413,10 +410,11 @@ mod tests {
             sent: sent.clone(),
         };
         let (mut backend, mut backend_far) = duplex(1 << 16);
-        let task =
-            tokio::spawn(
-                async move { relay(&mut client, &mut backend, Duration::from_secs(5)).await },
-            );
+        let task = tokio::spawn(async move {
+            relay(&mut client, &mut backend, Duration::from_secs(5))
+                .await
+                .0
+        });
         backend_far.write_all(b"* 1 EXISTS\r\n").await.unwrap();
         for _ in 0..100 {
             if !sent.lock().unwrap().is_empty() {

@@ -18,7 +18,7 @@ use crate::config::{LogLevel, Server};
 use crate::log::escape;
 use crate::net::ClientStream;
 use crate::proto::{Action, Credentials, PreAuth};
-use crate::relay::{relay_counted, RelayEnd};
+use crate::relay::{relay, RelayEnd};
 
 /// Largest single read from a client during the pre-auth dialogue.
 const READ_CHUNK: usize = 4096;
@@ -399,8 +399,7 @@ impl LoggedIn {
             log,
         } = self;
         log.debug_mail(format_args!("mail proxy relay start"));
-        let (end, moved) =
-            relay_counted(&mut client, &mut upstream, server.conf.proxy.timeout).await;
+        let (end, moved) = relay(&mut client, &mut upstream, server.conf.proxy.timeout).await;
         log.debug_relay_end(&end, moved);
         match end {
             RelayEnd::ClientTimedOut => log.info(CLIENT_TIMED_OUT, Some("proxying")),
