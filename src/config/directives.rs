@@ -55,8 +55,8 @@ directives! {
     "master_process" master_process: bool = v::flag,
         Once, Here, MAIN, ONE, Supported,
         default "on", "master_process on | off;", "flag";
-    /// Relative to the main config file's directory; globs sorted; includes inside
-    /// http{}/stream{} are not read.
+    /// Relative to the main config file's directory; globs sorted; read inside
+    /// http{}/stream{} too, as nginx reads them.
     "include" include: () = h::block,
         Own, Here, ANY, ONE, Supported,
         default none "-", "include file | mask;", "path or glob";

@@ -157,7 +157,7 @@ pub fn parse_target(args: &[String], prefix: &Path, conf_file: &Path) -> Result<
             check_memory_size(&s["memory:".len()..], conf_file)?;
             return Err("\"error_log\" directive is not supported by mailproxy: memory buffers are a debugging aid of nginx".into());
         }
-        path => LogSink::File(absolute(prefix, path)),
+        path => LogSink::File(super::handlers::resolve(prefix, path)),
     };
     let (level, debug) = parse_levels(&args[1..])?;
     Ok(LogTarget { sink, level, debug })
@@ -171,15 +171,6 @@ fn check_memory_size(size: &str, conf_file: &Path) -> Result<(), String> {
     match super::values::parse_size(size) {
         Some(n) if n >= needed => Ok(()),
         _ => Err(format!("invalid buffer size \"{size}\"")),
-    }
-}
-
-fn absolute(prefix: &Path, path: &str) -> PathBuf {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        prefix.join(p)
     }
 }
 

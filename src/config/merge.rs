@@ -102,10 +102,7 @@ pub fn config(b: &Builder) -> Config {
         daemon: main.daemon(),
         master_process: main.master_process(),
         pid: main.pid(),
-        error_log: main
-            .error_log
-            .as_ref()
-            .map_or_else(Vec::new, |l| l.value.clone()),
+        error_log: values(&main.error_log),
         worker_processes: main.worker_processes(),
         user: main.user.as_ref().map(|u| u.value.clone()),
         worker_connections: u32::try_from(worker_connections).unwrap_or(u32::MAX),
@@ -149,10 +146,7 @@ fn server(scope: &Scope, mail: &Scope, conf_dir: &Path) -> Server {
         timeout: s.timeout(),
         max_errors: u32::try_from(s.max_errors()).unwrap_or(u32::MAX),
         max_commands: u32::try_from(s.max_commands()).unwrap_or(u32::MAX),
-        error_log: s
-            .error_log
-            .as_ref()
-            .map_or_else(Vec::new, |l| l.value.clone()),
+        error_log: values(&s.error_log),
         auth_http: AuthHttp {
             target: auth.target,
             host_header: auth.host_header,

@@ -5,7 +5,6 @@
 //! against `worker_connections`, and `-t` binds them.
 
 use super::model::{Config, Listen, ListenAddr};
-use std::net::SocketAddr;
 
 /// What nginx groups addresses by: (IPv6, port) for TCP, `None` for unix sockets.
 type Port = Option<(bool, u16)>;
@@ -44,12 +43,4 @@ pub fn nginx_count(config: &Config) -> usize {
 
 fn is_wildcard(l: &Listen) -> bool {
     matches!(&l.addr, ListenAddr::Tcp(a) if a.ip().is_unspecified())
-}
-
-/// A TCP listen's address, for callers that skip unix sockets.
-pub fn tcp_addr(l: &Listen) -> Option<SocketAddr> {
-    match &l.addr {
-        ListenAddr::Tcp(a) => Some(*a),
-        ListenAddr::Unix(_) => None,
-    }
 }

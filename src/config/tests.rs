@@ -377,10 +377,28 @@ fn other_modules() -> Vec<(String, String)> {
 fn checked_but_without_effect() {
     let text = format!("{LOAD}thread_pool default threads=32 other=1;\nthread_pool io threads=4 max_queue=0;\nworker_priority -5;\nworker_cpu_affinity auto 0101;\nevents {{ use epoll; debug_connection unix:; }}\n");
     let l = ok(&text);
+    let names: Vec<String> = warnings(&l)
+        .iter()
+        .filter_map(|w| w.split('"').nth(1))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "thread_pool",
+            "thread_pool",
+            "worker_priority",
+            "worker_cpu_affinity",
+            "use",
+            "debug_connection"
+        ],
+        "{:?}",
+        warnings(&l)
+    );
     assert!(
         warnings(&l)
             .iter()
-            .all(|w| w.contains("has no effect in mailproxy")),
+            .all(|w| w.contains("directive has no effect in mailproxy")),
         "{:?}",
         warnings(&l)
     );
