@@ -71,7 +71,7 @@ pub fn server_context(tls: &TlsSettings, protocol: Protocol) -> Result<ServerTls
     b.set_options(options);
     // Idle sessions give their 34 KiB of record buffers back to the allocator: a proxy
     // in front of thousands of IDLEing IMAP clients is mostly idle sessions. (AWS-LC
-    // always does; its RELEASE_BUFFERS is 0: tls_lib::releases_idle_buffers.)
+    // always does: its SSL_MODE_RELEASE_BUFFERS is 0, "ON by default in AWS-LC".)
     b.set_mode(SslMode::RELEASE_BUFFERS);
     // Read whole TCP chunks instead of a 5-byte header and then the record body: half
     // the recv() calls for a client that uploads (APPEND) or pipelines.
@@ -315,10 +315,15 @@ fn set_protocols(
         )));
     };
     if old_listed && !seclevel_0 {
-        warnings.push(if cfg!(feature = "aws-lc") {
+        warnings.push(if drop_old {
             "TLSv1 and TLSv1.1 in \"ssl_protocols\" are not enabled: OpenSSL 3.0 refuses them at \
              its default security level, and this mailproxy does the same on AWS-LC; add \
              \":@SECLEVEL=0\" to \"ssl_ciphers\" to allow them"
+                .into()
+        } else if cfg!(feature = "aws-lc") {
+            "TLSv1 and TLSv1.1 in \"ssl_protocols\" stay enabled, as nothing newer is listed: \
+             nginx with OpenSSL 3.0 refuses them at its default security level, so its \
+             handshakes fail where this mailproxy's on AWS-LC succeed"
                 .into()
         } else {
             "TLSv1 and TLSv1.1 in \"ssl_protocols\" are refused by the OpenSSL this mailproxy \

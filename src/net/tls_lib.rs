@@ -151,26 +151,6 @@ pub fn shed_handshake_config(ssl: &mut SslRef) {
     let _ = ssl;
 }
 
-/// Whether the library frees a connection's record buffers while it is idle: OpenSSL
-/// only with `SSL_MODE_RELEASE_BUFFERS` (set on every context), AWS-LC always (its
-/// `SSL_MODE_RELEASE_BUFFERS` is 0: "ON by default in AWS-LC").
-pub fn releases_idle_buffers(ctx: &openssl::ssl::SslContextRef) -> bool {
-    #[cfg(not(feature = "aws-lc"))]
-    {
-        const SSL_CTRL_MODE: c_int = 33;
-        // SAFETY: a live context; SSL_CTRL_MODE with 0 adds nothing and returns the mode.
-        let mode = unsafe {
-            openssl_sys::SSL_CTX_ctrl(ctx.as_ptr(), SSL_CTRL_MODE, 0, std::ptr::null_mut())
-        };
-        mode & openssl::ssl::SslMode::RELEASE_BUFFERS.bits() as c_long != 0
-    }
-    #[cfg(feature = "aws-lc")]
-    {
-        let _ = ctx;
-        true
-    }
-}
-
 /// `XN_FLAG_RFC2253`: RFC 2253 escaping, `,`/`+` separators, reversed order, short
 /// names, unknown fields dumped.
 const XN_FLAG_RFC2253: c_ulong = 0x0111_0317;

@@ -40,12 +40,12 @@ pub enum BackendError {
     },
     #[error("{UPSTREAM_TIMED_OUT}")]
     TimedOut,
-    #[error("send() failed ({0})")]
+    #[error("send() failed ({})", os_error(.0))]
     ProxyHeader(std::io::Error),
     /// A `proxy_buffer` too small for even a greeting: nginx ends up here too.
     #[error("upstream sent too long response line")]
     LineTooLong,
-    #[error("recv() failed ({0})")]
+    #[error("recv() failed ({})", os_error(.0))]
     Recv(std::io::Error),
     #[error("upstream prematurely closed connection")]
     Closed,

@@ -161,7 +161,6 @@ pub fn start_with(main_extra: &str, body: &str, ports: &[u16]) -> Proxy {
     Proxy::spawn(dir, &conf, ports)
 }
 
-/// Waits up to `within` for every pid in `pids` to be gone.
 /// Whether `pid` still runs. A zombie counts as gone: it holds no socket any more, and
 /// a worker whose master was killed is reaped by whatever init the machine has, which
 /// may take its time.
@@ -176,6 +175,7 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// Waits up to `within` for every pid in `pids` to be gone.
 pub fn all_gone(pids: &[u32], within: Duration) -> bool {
     let until = Instant::now() + within;
     while pids.iter().any(|p| alive(*p)) {
