@@ -210,11 +210,10 @@ mod tests {
     async fn copies_both_ways_and_ends_on_client_eof() {
         let (mut client_far, mut client) = duplex(64);
         let (mut backend, mut backend_far) = duplex(64);
-        let task = tokio::spawn(async move {
-            relay(&mut client, &mut backend, Duration::from_secs(5))
-                .await
-                .0
-        });
+        let task =
+            tokio::spawn(
+                async move { relay(&mut client, &mut backend, Duration::from_secs(5)).await },
+            );
         client_far.write_all(b"a1 SELECT INBOX\r\n").await.unwrap();
         let mut got = [0u8; 17];
         backend_far.read_exact(&mut got).await.unwrap();
@@ -224,7 +223,9 @@ mod tests {
         client_far.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"a1 OK done\r\n");
         drop(client_far);
-        assert!(matches!(task.await.unwrap(), RelayEnd::ClientClosed));
+        let (end, moved) = task.await.unwrap();
+        assert!(matches!(end, RelayEnd::ClientClosed));
+        assert_eq!(moved, Moved { up: 17, down: 12 });
     }
 
     #[tokio::test]

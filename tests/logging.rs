@@ -21,8 +21,11 @@ fn wait_file(path: &Path, needle: &str) -> String {
     }
 }
 
+/// A log file that must exist: every `error_log` is opened (and created) at start, so a
+/// missing one is a chain entry that was dropped, and a check of what it lacks must not
+/// pass on an empty string.
 fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Secrets the sessions below send or receive; none may reach any log.

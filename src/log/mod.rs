@@ -344,18 +344,21 @@ pub fn write(level: LogLevel, message: &str) {
     if !enabled(level) {
         return;
     }
-    let main = MAIN.read().ok().and_then(|m| m.clone());
-    let to_terminal = match &main {
+    // Only start-up's warnings are echoed; the chain's sinks are looked at only then.
+    let echo = level <= LogLevel::Warn && ECHO_TO_STDERR.load(Ordering::Relaxed);
+    let guard = MAIN.read();
+    let to_terminal = match guard.as_ref().ok().and_then(|m| m.as_ref()) {
         Some(log) => {
             log.write(level, message);
-            !log.has_stderr()
+            echo && !log.has_stderr()
         }
         None => {
             write_line(None, level, &format_line(level, message));
             false
         }
     };
-    if to_terminal && level <= LogLevel::Warn && ECHO_TO_STDERR.load(Ordering::Relaxed) {
+    drop(guard);
+    if to_terminal {
         let echo = format!("mailproxy: [{}] {message}\n", level_name(level));
         let _ = std::io::stderr().write_all(echo.as_bytes());
     }
