@@ -246,15 +246,29 @@ pub(super) fn supported_groups(list: &str, directive: &str, warnings: &mut Vec<S
 }
 
 /// The cipher string as the library reads it. AWS-LC has no security levels (it allows
-/// TLS 1.0/1.1 and every suite it has without one) and refuses `@SECLEVEL=N`, so
-/// that token is dropped there.
+/// TLS 1.0/1.1 and every suite it has without one) and refuses `@SECLEVEL=N`, so every
+/// `@SECLEVEL=N` is dropped there, written as its own token (`HIGH:@SECLEVEL=0`) or
+/// glued to one (`DEFAULT@SECLEVEL=0`), as OpenSSL accepts both.
 fn library_cipher_string(ciphers: &str) -> String {
     if !cfg!(feature = "aws-lc") {
         return ciphers.to_string();
     }
-    ciphers
-        .split(':')
-        .filter(|t| !t.starts_with("@SECLEVEL="))
+    without_seclevel(ciphers)
+}
+
+fn without_seclevel(ciphers: &str) -> String {
+    const MARK: &str = "@SECLEVEL=";
+    let mut rest = ciphers;
+    let mut out = String::with_capacity(ciphers.len());
+    while let Some(at) = rest.find(MARK) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + MARK.len()..];
+        rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    // A token that was only the level leaves an empty one behind.
+    out.split(':')
+        .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join(":")
 }
@@ -507,6 +521,18 @@ fn require_alpn(b: &mut SslContextBuilder, protocol: Protocol) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_seclevel_form_is_dropped_for_aws_lc() {
+        assert_eq!(without_seclevel("HIGH:!aNULL:!MD5"), "HIGH:!aNULL:!MD5");
+        assert_eq!(without_seclevel("HIGH:!aNULL:@SECLEVEL=0"), "HIGH:!aNULL");
+        assert_eq!(without_seclevel("DEFAULT@SECLEVEL=0"), "DEFAULT");
+        assert_eq!(without_seclevel("@SECLEVEL=1:HIGH"), "HIGH");
+        assert_eq!(
+            without_seclevel("HIGH:!aNULL@SECLEVEL=2:!MD5"),
+            "HIGH:!aNULL:!MD5"
+        );
+    }
 
     /// nginx 1.22.1 on OpenSSL 3.0, for `ssl_certificate_key` naming a missing file:
     /// `cannot load certificate key "...": BIO_new_file() failed (SSL: error:80000002:
